@@ -1,0 +1,27 @@
+"""One file per method; this registry maps `--algo` names to (config class, agent class)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dualrl.algos.iql import IQL, IQLConfig
+from dualrl.o2o.agent import Agent
+
+ALGOS: dict[str, tuple[type, type[Agent]]] = {
+    "iql": (IQLConfig, IQL),
+}
+
+
+def algo_names() -> list[str]:
+    return sorted(ALGOS)
+
+
+def get_algo(name: str) -> tuple[type, type[Agent]]:
+    if name not in ALGOS:
+        raise ValueError(f"unknown algo '{name}'; valid algos: {', '.join(algo_names())}")
+    return ALGOS[name]
+
+
+def make_agent(name: str, config: Any) -> Agent:
+    _, agent_cls = get_algo(name)
+    return agent_cls(config)

@@ -1,0 +1,292 @@
+"""The `dualrl` command: a thin layer over the Python API (nothing imports this module).
+
+    dualrl train --algo iql --task frozenlake-shift --seed 0 --preset quick --out DIR
+    dualrl train --out DIR --resume
+    dualrl demo
+    dualrl collect frozenlake --slip 0.1 --out FILE.hdf5
+    dualrl info PATH
+    dualrl bench throughput --out FILE.json
+
+Every config field is a flag: loop fields as `--offline-steps 1000`, algorithm fields as
+`--iql.expectile 0.9`, task parameters as `--env.slip-online 0.5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+COMMANDS = ("train", "demo", "collect", "info", "bench")
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(f"{self.prog}: {message}")
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+# ----------------------------------------------------------------------- train
+def _config_groups(task: str, algo: str) -> list[tuple[str, str, type, Any]]:
+    """(dest prefix, flag prefix, annotated type, default) for every overridable field."""
+    from dualrl.algos import get_algo
+    from dualrl.config import LoopConfig, field_types
+    from dualrl.envs import get_task
+
+    agent_cls, _ = get_algo(algo)
+    spec = get_task(task)
+    groups = []
+    for prefix, flag_prefix, cls in (
+        ("loop", "", LoopConfig),
+        ("agent", f"{algo}.", agent_cls),
+        ("env", "env.", type(spec.params)),
+    ):
+        for name, tp in field_types(cls).items():
+            groups.append((f"{prefix}:{name}", f"--{flag_prefix}{_flag(name)}", tp, None))
+    return groups
+
+
+def build_train_config(argv: list[str]):
+    """Resolve defaults ← task-family preset ← command-line flags into a TrainConfig."""
+    from dualrl.algos import algo_names, get_algo
+    from dualrl.config import (
+        PRESET_NAMES,
+        LoopConfig,
+        TrainConfig,
+        apply_overrides,
+        parse_value,
+        preset_overrides,
+    )
+    from dualrl.envs import get_task, task_names
+
+    base = _Parser(prog="dualrl train", add_help=False)
+    base.add_argument("--task", default="frozenlake-shift")
+    base.add_argument("--algo", default="iql")
+    base.add_argument("--seed", type=int, default=0)
+    base.add_argument("--preset", default="cpu")
+    base.add_argument("--dataset", default=None)
+    base.add_argument("--out", default=None)
+    base.add_argument("--resume", action="store_true")
+    base.add_argument("-h", "--help", action="store_true")
+    known, rest = base.parse_known_args(argv)
+    if known.task not in task_names():
+        raise CLIError(f"unknown task '{known.task}'; valid tasks: {', '.join(task_names())}")
+    if known.algo not in algo_names():
+        raise CLIError(f"unknown algo '{known.algo}'; valid algos: {', '.join(algo_names())}")
+    if known.preset not in PRESET_NAMES:
+        raise CLIError(
+            f"unknown preset '{known.preset}'; valid presets: {', '.join(PRESET_NAMES)}"
+        )
+
+    groups = _config_groups(known.task, known.algo)
+    flags = {flag: (dest, tp) for dest, flag, tp, _ in groups}
+    if known.help:
+        print(__doc__)
+        print("options: --task --algo --seed --preset --dataset --out --resume")
+        print("config flags:", " ".join(sorted(flags)))
+        raise SystemExit(0)
+    overrides: dict[str, dict[str, Any]] = {"loop": {}, "agent": {}, "env": {}}
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        name, _, inline = token.partition("=")
+        if name not in flags:
+            valid = ["--task", "--algo", "--seed", "--preset", "--dataset", "--out", "--resume"]
+            raise CLIError(
+                f"dualrl train: unknown option '{name}'; valid options: "
+                f"{' '.join(valid + sorted(flags))}"
+            )
+        if inline == "" and "=" not in token:
+            if i + 1 >= len(rest):
+                raise CLIError(f"dualrl train: option '{name}' needs a value")
+            inline = rest[i + 1]
+            i += 1
+        dest, tp = flags[name]
+        group, field_name = dest.split(":")
+        try:
+            overrides[group][field_name] = parse_value(inline, tp, name)
+        except ValueError as e:
+            raise CLIError(f"dualrl train: {e}") from None
+        i += 1
+
+    spec = get_task(known.task)
+    preset = preset_overrides(spec.family, known.preset)
+    agent_cls, _ = get_algo(known.algo)
+    try:
+        loop = apply_overrides(LoopConfig(), {**preset.get("loop", {}), **overrides["loop"]})
+        agent = apply_overrides(agent_cls(), {**preset.get("agent", {}), **overrides["agent"]})
+        env = {**preset.get("env", {}), **overrides["env"]}
+        spec.resolve(**env)
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"dualrl train: {e}") from None
+    config = TrainConfig(
+        task=known.task, algo=known.algo, seed=known.seed, preset=known.preset,
+        dataset=known.dataset, loop=loop, agent=agent, env=env,
+    )
+    return config, known
+
+
+def cmd_train(argv: list[str]) -> int:
+    from dualrl.o2o.loop import resume, train
+
+    config, known = build_train_config(argv)
+    if known.resume:
+        if known.out is None:
+            raise CLIError("dualrl train: --resume needs --out DIR (the run to continue)")
+        summary = resume(known.out)
+    else:
+        summary = train(config, known.out)
+    print(format_table([summary]))
+    if known.out:
+        print(f"run directory: {known.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------ demo
+def format_table(summaries: list[dict[str, Any]]) -> str:
+    cols = ["algo", "task", "seed", "offline_score", "online_mean_score", "final_score",
+            "wall_seconds"]
+    rows = [[_fmt(s.get(c)) for c in cols] for s in summaries]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
+    return "\n".join([line(cols), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return "-" if v is None else str(v)
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from dualrl.o2o.loop import train
+
+    parser = _Parser(prog="dualrl demo", description="IQL on frozenlake-shift (~10 min on CPU)")
+    parser.add_argument("--out", default=None, help="run directory (default runs/demo-<time>)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="cpu")
+    args = parser.parse_args(argv)
+    out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    summaries = []
+    for algo in ("iql",):
+        config, _ = build_train_config(
+            ["--algo", algo, "--task", "frozenlake-shift", "--preset", args.preset,
+             "--seed", str(args.seed)]
+        )
+        summaries.append(train(config, out / algo))
+    print()
+    print("frozenlake-shift: slip 0.0 offline -> 0.3 online; score = 100 x success rate")
+    print(format_table(summaries))
+    print(f"runs written to {out}")
+    return 0
+
+
+# --------------------------------------------------------------------- collect
+def cmd_collect(argv: list[str]) -> int:
+    from dualrl.collect.qlearning import collect_qlearning
+    from dualrl.data import save_npz, write_d4rl
+    from dualrl.envs.frozenlake import FrozenLakeShiftEnv
+
+    if not argv or argv[0] not in ("frozenlake",):
+        raise CLIError("dualrl collect: choose a collector; valid collectors: frozenlake")
+    parser = _Parser(prog="dualrl collect frozenlake")
+    parser.add_argument("--out", required=True, help="FILE.hdf5 (D4RL format) or FILE.npz")
+    parser.add_argument("--slip", type=float, default=0.0)
+    parser.add_argument("--map", default="8x8")
+    parser.add_argument("--slippery", default=None)
+    parser.add_argument("--time-limit", type=int, default=200)
+    parser.add_argument("--episodes", type=int, default=2000)
+    parser.add_argument("--epsilon-start", type=float, default=1.0)
+    parser.add_argument("--epsilon-end", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv[1:])
+    try:
+        env = FrozenLakeShiftEnv(desc=args.map, slip=args.slip, slippery=args.slippery,
+                                 time_limit=args.time_limit)
+    except ValueError as e:
+        raise CLIError(f"dualrl collect frozenlake: {e}") from None
+    dataset = collect_qlearning(env, n_episodes=args.episodes, epsilon_start=args.epsilon_start,
+                                epsilon_end=args.epsilon_end, seed=args.seed)
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        save_npz(dataset, out, overwrite=args.overwrite)
+    else:
+        write_d4rl(dataset, out, overwrite=args.overwrite)
+    print(f"wrote {len(dataset)} transitions, {dataset.num_episodes} episodes "
+          f"(success rate {dataset.metadata.get('success_rate', float('nan')):.3f}) to {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------ info
+def cmd_info(argv: list[str]) -> int:
+    from dualrl.data import format_summary, load_dataset, summarize
+
+    parser = _Parser(prog="dualrl info")
+    parser.add_argument("path")
+    args = parser.parse_args(argv)
+    print(format_summary(summarize(load_dataset(args.path))))
+    return 0
+
+
+# ----------------------------------------------------------------------- bench
+def cmd_bench(argv: list[str]) -> int:
+    benches = ("throughput",)
+    if not argv or argv[0] not in benches:
+        raise CLIError(f"dualrl bench: choose a benchmark; valid benchmarks: {', '.join(benches)}")
+    from dualrl.bench import throughput
+
+    return throughput.main(argv[1:])
+
+
+HANDLERS = {
+    "train": cmd_train,
+    "demo": cmd_demo,
+    "collect": cmd_collect,
+    "info": cmd_info,
+    "bench": cmd_bench,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    command = argv[0]
+    if command not in HANDLERS:
+        print(f"dualrl: unknown command '{command}'; valid commands: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    from dualrl.data.dataset import DatasetError
+    from dualrl.o2o.checkpoint import CheckpointError
+    from dualrl.o2o.loop import DivergenceError
+
+    try:
+        return HANDLERS[command](argv[1:])
+    except CLIError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except (DatasetError, CheckpointError, FileExistsError, FileNotFoundError) as e:
+        print(f"dualrl {command}: error: {e}", file=sys.stderr)
+        return 2
+    except DivergenceError as e:
+        print(f"dualrl {command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dualrl {command}: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

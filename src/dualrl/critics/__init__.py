@@ -1,0 +1,1 @@
+"""Critics: value networks and the losses / actor weights they define."""

@@ -1,0 +1,201 @@
+"""Offline-to-online replay buffer living on the device.
+
+The offline data and room for every online transition are allocated once; online transitions
+are written in place (buffer donation), and batches are drawn inside jitted code from these
+arrays, so nothing is copied per step. Segment sampling for the planner (SPEC §2) uses
+per-transition episode ids: a segment never crosses a change of id.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dualrl.data.dataset import Dataset
+from dualrl.data.normalizer import Normalizer
+
+_FIELDS = ("observations", "actions", "rewards", "next_observations", "dones", "episode_ids")
+
+
+class Batch(NamedTuple):
+    observations: jax.Array  # (B, ds), normalised
+    actions: jax.Array  # (B, da)
+    rewards: jax.Array  # (B,), scaled
+    next_observations: jax.Array  # (B, ds), normalised
+    dones: jax.Array  # (B,) float: 1 for true terminals only (time-outs bootstrap)
+
+
+class BufferState(NamedTuple):
+    observations: jax.Array  # (C, ds) normalised
+    actions: jax.Array  # (C, da)
+    rewards: jax.Array  # (C,) scaled
+    next_observations: jax.Array  # (C, ds) normalised
+    dones: jax.Array  # (C,) float32, true terminals only
+    episode_ids: jax.Array  # (C,) int32
+    n_offline: jax.Array  # () int32
+    size: jax.Array  # () int32
+
+
+class Transition(NamedTuple):
+    """One online transition, already normalised/scaled as stored."""
+
+    observation: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    next_observation: jax.Array
+    done: jax.Array
+    episode_id: jax.Array
+
+
+class Segments(NamedTuple):
+    observations: jax.Array  # (B, H, ds)
+    actions: jax.Array  # (B, H, da)
+    rewards: jax.Array  # (B, H)
+    mask: jax.Array  # (B, H) 1 for real slots, 0 for padding past the episode end
+
+
+class ReplayBuffer:
+    """Static description (capacity, transforms) + pure functions over a `BufferState`."""
+
+    def __init__(self, dataset: Dataset, online_capacity: int, normalizer: Normalizer,
+                 reward_scale: float = 1.0, reward_bias: float = 0.0):
+        self.n_offline = len(dataset)
+        self.online_capacity = int(online_capacity)
+        self.capacity = self.n_offline + self.online_capacity
+        self.obs_dim, self.act_dim = dataset.obs_dim, dataset.act_dim
+        self.normalizer = normalizer
+        self.reward_scale, self.reward_bias = float(reward_scale), float(reward_bias)
+        assert dataset.episode_ends is not None
+        ids = np.concatenate([[0], np.cumsum(dataset.episode_ends[:-1])]).astype(np.int32)
+        self.n_offline_episodes = int(ids[-1]) + 1
+        self._dataset = dataset
+        self._offline_ids = ids
+        self._add = jax.jit(add_transition, donate_argnums=0)
+
+    # ---------------------------------------------------------------- state
+    def init_state(self) -> BufferState:
+        """Device arrays: offline part filled, online part zeros."""
+        d, pad = self._dataset, self.online_capacity
+
+        def padded(x: np.ndarray) -> jax.Array:
+            x = np.asarray(x)
+            return jnp.asarray(np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]))
+
+        return BufferState(
+            observations=padded(self.normalizer(d.observations).astype(np.float32)),
+            actions=padded(d.actions),
+            rewards=padded(self.scale_reward(d.rewards).astype(np.float32)),
+            next_observations=padded(self.normalizer(d.next_observations).astype(np.float32)),
+            dones=padded(d.terminals.astype(np.float32)),
+            episode_ids=padded(self._offline_ids),
+            n_offline=jnp.asarray(self.n_offline, jnp.int32),
+            size=jnp.asarray(self.n_offline, jnp.int32),
+        )
+
+    def scale_reward(self, r):
+        return r * self.reward_scale + self.reward_bias
+
+    def make_transition(self, obs, action, reward, next_obs, terminal, episode_id) -> Transition:
+        """Normalise/scale a raw environment transition into the stored form (host arrays,
+        so a jitted consumer receives it in one transfer)."""
+        return Transition(
+            observation=self.normalizer(np.asarray(obs, np.float32)).astype(np.float32),
+            action=np.asarray(action, np.float32),
+            reward=np.float32(self.scale_reward(float(reward))),
+            next_observation=self.normalizer(np.asarray(next_obs, np.float32)).astype(
+                np.float32
+            ),
+            done=np.float32(terminal),
+            episode_id=np.int32(episode_id),
+        )
+
+    def add(self, state: BufferState, transition: Transition) -> BufferState:
+        """Append in place (the old state is donated: do not reuse it)."""
+        if int(state.size) >= self.capacity:
+            raise RuntimeError(f"replay buffer full ({self.capacity} transitions)")
+        return self._add(state, transition)
+
+    # ---------------------------------------------------------- checkpoints
+    def online_arrays(self, state: BufferState) -> dict[str, np.ndarray]:
+        lo, hi = self.n_offline, int(state.size)
+        return {f: np.asarray(getattr(state, f)[lo:hi]) for f in _FIELDS}
+
+    def restore_online(self, state: BufferState, arrays: dict[str, np.ndarray]) -> BufferState:
+        n = len(arrays["rewards"])
+        if n > self.online_capacity:
+            raise ValueError(f"checkpoint holds {n} online transitions, capacity is "
+                             f"{self.online_capacity}")
+        lo = self.n_offline
+        updates = {f: getattr(state, f).at[lo:lo + n].set(jnp.asarray(arrays[f]))
+                   for f in _FIELDS}
+        return state._replace(**updates, size=jnp.asarray(lo + n, jnp.int32))
+
+    # -------------------------------------------------------------- sampling
+    @staticmethod
+    def sample(state: BufferState, key: jax.Array, batch_size: int,
+               online_ratio: float | None = None) -> Batch:
+        """Uniform over B = D_off ∪ D_on, or a fixed share `online_ratio` of online samples.
+
+        Pure and jittable. With no online data yet, a mixed batch is all offline.
+        """
+        idx = sample_indices(state, key, batch_size, online_ratio)
+        return Batch(
+            observations=state.observations[idx],
+            actions=state.actions[idx],
+            rewards=state.rewards[idx],
+            next_observations=state.next_observations[idx],
+            dones=state.dones[idx],
+        )
+
+    @staticmethod
+    def sample_segments(state: BufferState, key: jax.Array, batch_size: int,
+                        horizon: int) -> Segments:
+        """Length-H segments inside one episode; the tail past the episode end is padded by
+        repeating the last state with zero action and masked out (SPEC §2)."""
+        start = jax.random.randint(key, (batch_size,), 0, state.size)
+        offsets = jnp.arange(horizon)
+        raw = start[:, None] + offsets[None, :]  # (B, H)
+        in_range = raw < state.size
+        same_episode = state.episode_ids[jnp.minimum(raw, state.size - 1)] == (
+            state.episode_ids[start][:, None]
+        )
+        # Valid slots form a prefix: stop at the first slot that leaves the episode.
+        mask = jnp.cumprod(in_range & same_episode, axis=1).astype(jnp.float32)
+        last = start + mask.sum(axis=1).astype(jnp.int32) - 1
+        idx = jnp.where(mask > 0, raw, last[:, None])
+        return Segments(
+            observations=state.observations[idx],
+            actions=state.actions[idx] * mask[..., None],
+            rewards=state.rewards[idx] * mask,
+            mask=mask,
+        )
+
+
+def sample_indices(state: BufferState, key: jax.Array, batch_size: int,
+                   online_ratio: float | None) -> jax.Array:
+    if online_ratio is None:
+        return jax.random.randint(key, (batch_size,), 0, state.size)
+    n_online = int(round(online_ratio * batch_size))
+    k_off, k_on = jax.random.split(key)
+    off = jax.random.randint(k_off, (batch_size - n_online,), 0, state.n_offline)
+    n_on_avail = state.size - state.n_offline
+    on = state.n_offline + jax.random.randint(k_on, (n_online,), 0, jnp.maximum(n_on_avail, 1))
+    fallback = jax.random.randint(k_on, (n_online,), 0, state.n_offline)
+    on = jnp.where(n_on_avail > 0, on, fallback)
+    return jnp.concatenate([off, on])
+
+
+def add_transition(state: BufferState, t: Transition) -> BufferState:
+    i = state.size
+    return state._replace(
+        observations=state.observations.at[i].set(t.observation),
+        actions=state.actions.at[i].set(t.action),
+        rewards=state.rewards.at[i].set(t.reward),
+        next_observations=state.next_observations.at[i].set(t.next_observation),
+        dones=state.dones.at[i].set(t.done),
+        episode_ids=state.episode_ids.at[i].set(t.episode_id),
+        size=i + 1,
+    )

@@ -1,0 +1,22 @@
+"""Tasks: `dualrl.envs.make(task, phase="offline"|"online", **overrides)` is the one factory."""
+
+from dualrl.envs import frozenlake_tasks as _frozenlake_tasks  # noqa: F401  (registers tasks)
+from dualrl.envs.registry import (
+    PHASES,
+    TaskSpec,
+    UnknownTaskError,
+    get_task,
+    make,
+    register,
+    task_names,
+)
+
+__all__ = [
+    "PHASES",
+    "TaskSpec",
+    "UnknownTaskError",
+    "get_task",
+    "make",
+    "register",
+    "task_names",
+]

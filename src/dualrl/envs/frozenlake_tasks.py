@@ -1,0 +1,59 @@
+"""Registered Frozen-Lake tasks (SPEC §9): dry floor in the data, a wet one online."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dualrl.collect.qlearning import collect_qlearning
+from dualrl.data.dataset import Dataset
+from dualrl.envs.frozenlake import FrozenLakeShiftEnv
+from dualrl.envs.registry import TaskSpec, register
+
+
+@dataclass(frozen=True)
+class FrozenLakeParams:
+    map: str = "8x8"  # "4x4", "8x8" or rows joined by "/" (e.g. "SFFF/FHFH/FFFH/HFFG")
+    slip_offline: float = 0.0  # slip probability while the offline data is collected
+    slip_online: float = 0.3  # slip probability in the online phase and its evaluation
+    slippery: str | None = None  # slippery sections: None = all tiles, "rows:3-7", 0/1 mask
+    time_limit: int = 200
+    data_episodes: int = 2000  # episodes of ε-greedy Q-learning for the offline data
+    data_epsilon_start: float = 1.0
+    data_epsilon_end: float = 0.1
+    data_seed: int = 0
+
+
+def frozenlake_env(params: FrozenLakeParams, phase: str) -> FrozenLakeShiftEnv:
+    slip = params.slip_offline if phase == "offline" else params.slip_online
+    return FrozenLakeShiftEnv(
+        desc=params.map, slip=slip, slippery=params.slippery, time_limit=params.time_limit
+    )
+
+
+def frozenlake_dataset(params: FrozenLakeParams) -> Dataset:
+    """The offline data: every transition of an ε-greedy tabular Q-learning run offline."""
+    return collect_qlearning(
+        frozenlake_env(params, "offline"),
+        n_episodes=params.data_episodes,
+        epsilon_start=params.data_epsilon_start,
+        epsilon_end=params.data_epsilon_end,
+        seed=params.data_seed,
+    )
+
+
+for _name, _online_slip, _desc in [
+    ("frozenlake-shift", 0.3, "8x8 Frozen-Lake, slip 0.0 offline -> 0.3 online"),
+    ("frozenlake-noshift", 0.0, "8x8 Frozen-Lake, slip 0.0 offline and online"),
+]:
+    register(
+        TaskSpec(
+            name=_name,
+            family="frozenlake",
+            description=_desc,
+            params=FrozenLakeParams(slip_online=_online_slip),
+            env_factory=frozenlake_env,
+            dataset_factory=frozenlake_dataset,
+            ref_min_score=0.0,
+            ref_max_score=1.0,
+        )
+    )

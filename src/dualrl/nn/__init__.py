@@ -1,0 +1,5 @@
+"""Shared network building blocks (generic: no RL imports)."""
+
+from dualrl.nn.mlp import MLP
+
+__all__ = ["MLP"]

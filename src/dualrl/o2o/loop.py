@@ -1,0 +1,427 @@
+"""The one offline-to-online loop (SPEC §1), shared by every method.
+
+Offline: `scan_chunk` gradient updates fused in one jitted `lax.scan` call, evaluation every
+`eval_every` updates. Online: act, step the (possibly shifted) environment, store the
+transition and run `utd` updates in ONE jitted call, evaluate every `eval_every` steps.
+
+Reproducibility: every random key is derived by `fold_in` from the seed and the step index,
+and online episode k is reset with a seed derived from (seed, k). Checkpoints are taken at
+chunk boundaries (offline) and at episode boundaries (online), so a resumed run replays
+exactly what an uninterrupted one would have done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from dualrl.algos import get_algo, make_agent
+from dualrl.config import TrainConfig, config_from_dict
+from dualrl.data.buffer import BufferState, ReplayBuffer, Transition, add_transition
+from dualrl.data.dataset import Dataset
+from dualrl.data.io import load_dataset
+from dualrl.data.normalizer import Normalizer
+from dualrl.envs.registry import get_task
+from dualrl.o2o.agent import Agent
+from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from dualrl.o2o.evaluation import Evaluator
+from dualrl.o2o.rundir import RunDir
+
+# Independent key streams, one per purpose (fold_in constants).
+_INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK = range(5)
+_EVAL_SEED_OFFSET = 1_000_003
+_EPISODE_SEED_OFFSET = 7_919
+
+
+class DivergenceError(RuntimeError):
+    """A training loss became non-finite; the last good checkpoint is kept."""
+
+
+class RunExistsError(FileExistsError):
+    pass
+
+
+@dataclasses.dataclass
+class Progress:
+    """Where a run is; saved in every checkpoint."""
+
+    phase: str = "offline"
+    offline_step: int = 0
+    online_step: int = 0
+    online_episode: int = 0
+    eval_index: int = 0
+    wall_seconds: float = 0.0
+    records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    metric_sums: dict[str, float] = dataclasses.field(default_factory=dict)
+    metric_count: int = 0
+
+
+def prepare_dataset(config: TrainConfig, env: gym.Env) -> Dataset:
+    """The offline data: `--dataset PATH` when given, else the task's own generator."""
+    spec = get_task(config.task)
+    if config.dataset is not None:
+        dataset = load_dataset(config.dataset)
+    elif spec.dataset_factory is not None:
+        dataset = spec.dataset_factory(spec.resolve(**config.env))
+    else:
+        raise FileNotFoundError(f"task '{config.task}' needs a dataset: pass --dataset PATH")
+    obs_dim = int(np.prod(env.observation_space.shape))
+    act_dim = int(np.prod(env.action_space.shape))
+    dataset.check_compatible(obs_dim, act_dim, config.task)
+    return dataset
+
+
+class O2ORun:
+    """Builds everything a run needs from a TrainConfig and drives the agent through it."""
+
+    def __init__(self, config: TrainConfig, out: str | Path | None = None):
+        self.config = config
+        self.loop = config.loop
+        self.spec = get_task(config.task)
+        params = self.spec.resolve(**config.env)
+        self.env_offline = self.spec.env_factory(params, "offline")
+        self.env_online = self.spec.env_factory(params, "online")
+        self.dataset = prepare_dataset(config, self.env_offline)
+        self.normalizer = (
+            Normalizer.fit(self.dataset.observations)
+            if self.loop.normalize_obs
+            else Normalizer.identity(self.dataset.obs_dim)
+        )
+        self.buffer = ReplayBuffer(
+            self.dataset,
+            online_capacity=self.loop.online_steps,
+            normalizer=self.normalizer,
+            reward_scale=self.loop.reward_scale,
+            reward_bias=self.loop.reward_bias,
+        )
+        self.agent: Agent = make_agent(config.algo, config.agent)
+        self.key = jax.random.PRNGKey(config.seed)
+        self.agent_state = self.agent.init(
+            jax.random.fold_in(self.key, _INIT), self.dataset.obs_dim, self.dataset.act_dim
+        )
+        self.buffer_state: BufferState = self.buffer.init_state()
+        self.progress = Progress()
+        self.run_dir = RunDir(out) if out is not None else None
+        space = self.env_online.action_space
+        self.act_low, self.act_high = np.asarray(space.low), np.asarray(space.high)
+        self.one_hot_actions = bool(getattr(self.env_online.unwrapped, "one_hot_actions", False))
+        self._act = jax.jit(self.agent.act, static_argnames="explore")
+        self._act_explore = jax.jit(
+            lambda state, obs, key, t: self.agent.act(state, obs, jax.random.fold_in(key, t),
+                                                      explore=True)
+        )
+        self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
+                                              self.loop.online_ratio)
+        self._online_step = _make_online_step(self.agent, self.loop.batch_size,
+                                              self.loop.online_ratio, self.loop.utd)
+        self._evaluators: dict[str, Evaluator] = {}
+
+    # ----------------------------------------------------------- run directory
+    @classmethod
+    def resume(cls, out: str | Path) -> O2ORun:
+        """Rebuild a run from DIR/config.json and its latest checkpoint."""
+        run_dir = RunDir(out)
+        if not run_dir.exists():
+            raise FileNotFoundError(f"{run_dir.path}: no run to resume (config.json missing)")
+        raw = run_dir.read_json("config.json")
+        agent_cls, _ = get_algo(raw["algo"])
+        run = cls(config_from_dict(raw, agent_cls), out)
+        run._restore()
+        return run
+
+    def _restore(self) -> None:
+        assert self.run_dir is not None
+        path = latest_checkpoint(self.run_dir.checkpoints)
+        if path is None:  # killed before the first checkpoint: start over
+            self.run_dir.rewrite_metrics([])
+            return
+        state, arrays, meta = load_checkpoint(path, self.agent_state)
+        self.agent_state = jax.device_put(state)
+        self.buffer_state = self.buffer.restore_online(self.buffer_state, arrays)
+        self.progress = Progress(**meta["progress"])
+        self.run_dir.rewrite_metrics(self.progress.records)
+
+    def _checkpoint(self, tag: str) -> None:
+        if self.run_dir is None:
+            return
+        self._check_finite(self.progress.metric_sums, tag)
+        save_checkpoint(
+            self.run_dir.checkpoints,
+            tag,
+            self.agent_state,
+            self.buffer.online_arrays(self.buffer_state),
+            {"progress": dataclasses.asdict(self.progress)},
+        )
+
+    def _check_finite(self, sums: dict[str, float], where: str) -> None:
+        bad = [k for k, v in sums.items() if not np.isfinite(v)]
+        if bad:
+            last = None
+            if self.run_dir is not None:
+                last = latest_checkpoint(self.run_dir.checkpoints)
+            raise DivergenceError(
+                f"training diverged at {where}: non-finite {', '.join(bad)}; "
+                f"last good checkpoint: {last or 'none'}"
+            )
+
+    # ------------------------------------------------------------------- run
+    def run(self) -> dict[str, Any]:
+        if self.run_dir is not None and not self.run_dir.exists():
+            self.run_dir.create(self.config.to_dict())
+        loop, p = self.loop, self.progress
+        total = loop.offline_steps + loop.online_steps
+        start = time.perf_counter() - p.wall_seconds
+        bar = tqdm(total=total, initial=p.offline_step + p.online_step,
+                   disable=not loop.progress, desc=f"{self.config.algo} {self.config.task}",
+                   dynamic_ncols=True)
+        if p.phase == "offline":
+            self._offline_phase(bar, start)
+            p.phase = "online"
+            self.agent_state = self.agent.on_phase_start(
+                self.agent_state, "online", self.buffer, self.buffer_state,
+                jax.random.fold_in(self.key, _HOOK),
+            )
+            p.wall_seconds = time.perf_counter() - start
+            self._checkpoint("offline-final")
+        self._online_phase(bar, start)
+        bar.close()
+        p.wall_seconds = time.perf_counter() - start
+        p.phase = "done"
+        self._checkpoint("final")
+        summary = self.summary()
+        if self.run_dir is not None:
+            self.run_dir.write_json("summary.json", summary)
+        return summary
+
+    def _offline_phase(self, bar: tqdm, start: float) -> None:
+        loop, p = self.loop, self.progress
+        key = jax.random.fold_in(self.key, _OFFLINE)
+        if p.offline_step == 0 and not p.records:
+            self._evaluate("offline", start)
+        while p.offline_step < loop.offline_steps:
+            step = p.offline_step
+            stop = min(
+                loop.offline_steps,
+                _next_multiple(step, loop.eval_every),
+                _next_multiple(step, loop.checkpoint_every),
+                step + loop.scan_chunk,
+            )
+            n = stop - step
+            self.agent_state, sums = self._train_chunk(
+                self.agent_state, self.buffer_state, jnp.asarray(step), key, n
+            )
+            sums = {k: float(v) for k, v in jax.device_get(sums).items()}
+            self._check_finite(sums, f"offline step {stop}")
+            for k, v in sums.items():
+                p.metric_sums[k] = p.metric_sums.get(k, 0.0) + v
+            p.metric_count += n
+            p.offline_step = stop
+            bar.update(n)
+            if stop % loop.eval_every == 0 or stop == loop.offline_steps:
+                self._evaluate("offline", start, also_data_env=stop == loop.offline_steps)
+            if stop % loop.checkpoint_every == 0 and stop < loop.offline_steps:
+                p.wall_seconds = time.perf_counter() - start
+                self._checkpoint(f"offline-{stop}")
+
+    def _online_phase(self, bar: tqdm, start: float) -> None:
+        loop, p = self.loop, self.progress
+        if loop.online_steps == 0:
+            return
+        env = self.env_online
+        act_key = jax.random.fold_in(self.key, _ONLINE_ACT)
+        update_key = jax.random.fold_in(self.key, _ONLINE_UPDATE)
+        hook_key = jax.random.fold_in(self.key, _HOOK)
+        names = _metric_names(self.agent, self.agent_state, self.buffer_state)
+        acc = {k: jnp.asarray(p.metric_sums.get(k, 0.0), jnp.float32) for k in names}
+        p.metric_sums = {}
+        episode_id0 = self.buffer.n_offline_episodes
+        obs = None
+        next_checkpoint = _next_multiple(p.online_step, loop.checkpoint_every)
+        while p.online_step < loop.online_steps:
+            t = p.online_step
+            if obs is None:  # episode start: the only place a checkpoint may be taken
+                if t >= next_checkpoint and t > 0:
+                    p.metric_sums = {k: float(v) for k, v in jax.device_get(acc).items()}
+                    p.wall_seconds = time.perf_counter() - start
+                    self._checkpoint(f"online-{t}")
+                    p.metric_sums = {}
+                    next_checkpoint = _next_multiple(t, loop.checkpoint_every)
+                obs, _ = env.reset(seed=self._episode_seed(p.online_episode))
+            norm_obs = self.normalizer(np.asarray(obs, np.float32))[None]
+            action = np.asarray(
+                self._act_explore(self.agent_state, norm_obs, act_key, np.int32(t))
+            )[0]
+            action = np.clip(action, self.act_low, self.act_high)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            stored_action = action
+            if self.one_hot_actions:
+                stored_action = np.zeros_like(action)
+                stored_action[int(np.argmax(action))] = 1.0
+            transition = self.buffer.make_transition(
+                obs, stored_action, reward, next_obs, terminated, episode_id0 + p.online_episode
+            )
+            self.agent_state, self.buffer_state, acc = self._online_step(
+                self.agent_state, self.buffer_state, transition, np.int32(t), update_key, acc
+            )
+            p.online_step = t + 1
+            p.metric_count += loop.utd
+            bar.update(1)
+            self.agent_state = self.agent.on_online_step(
+                self.agent_state, p.online_step, self.buffer, self.buffer_state, hook_key
+            )
+            obs = next_obs
+            if terminated or truncated:
+                obs = None
+                p.online_episode += 1
+            if p.online_step % loop.eval_every == 0 or p.online_step == loop.online_steps:
+                p.metric_sums = {k: float(v) for k, v in jax.device_get(acc).items()}
+                self._check_finite(p.metric_sums, f"online step {p.online_step}")
+                self._evaluate("online", start)
+                acc = {k: jnp.zeros((), jnp.float32) for k in acc}
+        p.metric_sums = {k: float(v) for k, v in jax.device_get(acc).items()}
+
+    def _episode_seed(self, episode: int) -> int:
+        return (self.config.seed * _EPISODE_SEED_OFFSET + episode) % (2**31 - 1)
+
+    # ------------------------------------------------------------ evaluation
+    def policy(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic policy on RAW observations (posterior mean for Bayesian agents)."""
+        norm = jnp.asarray(self.normalizer(np.asarray(obs, np.float32)))
+        return np.asarray(self._act(self.agent_state, norm, self.key, explore=False))
+
+    def _evaluator(self, env_phase: str) -> Evaluator:
+        if env_phase not in self._evaluators:
+            params = self.spec.resolve(**self.config.env)
+            self._evaluators[env_phase] = Evaluator(
+                lambda: self.spec.env_factory(params, env_phase), self.loop.eval_episodes,
+                self.spec.normalized_score,
+            )
+        return self._evaluators[env_phase]
+
+    def _evaluate(self, phase: str, start: float, also_data_env: bool = False) -> dict[str, Any]:
+        """Score the deterministic policy in the ONLINE environment (as the paper does, so
+        offline-phase scores show what the pre-trained policy is worth after the shift);
+        at the end of the offline phase also in the data's own environment."""
+        p = self.progress
+        seed = (self.config.seed * _EVAL_SEED_OFFSET + p.eval_index * 10_007) % (2**31 - 1)
+        result = self._evaluator("online").run(self.policy, seed)
+        if also_data_env:
+            data_env = self._evaluator("offline").run(self.policy, seed)
+            result["data_env_score"] = data_env["score"]
+        diag = {}
+        if p.metric_count:
+            diag = {k: v / p.metric_count for k, v in p.metric_sums.items()}
+        record = {
+            "phase": phase,
+            "step": p.offline_step if phase == "offline" else p.online_step,
+            "total_step": p.offline_step + p.online_step,
+            **result,
+            **diag,
+            "wall_seconds": round(time.perf_counter() - start, 3),
+        }
+        p.records.append(record)
+        p.eval_index += 1
+        p.metric_sums, p.metric_count = {}, 0
+        if self.run_dir is not None:
+            self.run_dir.append_metrics(record)
+        return record
+
+    def summary(self) -> dict[str, Any]:
+        return summarize_records(self.progress.records) | {
+            "task": self.config.task,
+            "algo": self.config.algo,
+            "seed": self.config.seed,
+            "preset": self.config.preset,
+            "offline_steps": self.loop.offline_steps,
+            "online_steps": self.loop.online_steps,
+            "wall_seconds": round(self.progress.wall_seconds, 2),
+        }
+
+
+def summarize_records(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """offline_score: last offline evaluation (online env); offline_data_env_score: the same
+    policy in the data's environment; online_mean_score: mean over the online
+    evaluations (the paper's table metric); final_score: last evaluation; best_score."""
+    offline = [r["score"] for r in records if r["phase"] == "offline"]
+    online = [r["score"] for r in records if r["phase"] == "online"]
+    scores = offline + online
+    return {
+        "offline_score": offline[-1] if offline else None,
+        "offline_data_env_score": next(
+            (r["data_env_score"] for r in reversed(records) if "data_env_score" in r), None
+        ),
+        "online_mean_score": float(np.mean(online)) if online else None,
+        "final_score": scores[-1] if scores else None,
+        "best_score": max(scores) if scores else None,
+        "num_evaluations": len(scores),
+    }
+
+
+def _next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+
+def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None):
+    """n updates in one compiled call; the key of update t is fold_in(key, t)."""
+
+    @partial(jax.jit, static_argnums=4, donate_argnums=0)
+    def train_chunk(state, buffer_state, start, key, n):
+        def body(st, t):
+            k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
+            batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio)
+            return agent.update(st, batch, k_update)
+
+        state, metrics = jax.lax.scan(body, state, start + jnp.arange(n))
+        return state, jax.tree.map(lambda m: m.sum(0), metrics)
+
+    return train_chunk
+
+
+def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int):
+    """Store one transition and run `utd` updates, in one compiled call."""
+
+    @partial(jax.jit, donate_argnums=(0, 1, 5))
+    def online_step(state, buffer_state, transition: Transition, t, key, acc):
+        buffer_state = add_transition(buffer_state, transition)
+        step_key = jax.random.fold_in(key, t)
+
+        def body(st, i):
+            k_batch, k_update = jax.random.split(jax.random.fold_in(step_key, i))
+            batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio)
+            return agent.update(st, batch, k_update)
+
+        state, metrics = jax.lax.scan(body, state, jnp.arange(utd))
+        acc = {k: acc[k] + metrics[k].sum() for k in acc}
+        return state, buffer_state, acc
+
+    return online_step
+
+
+def _metric_names(agent: Agent, state, buffer_state) -> list[str]:
+    """The metric names an update produces, found by abstract evaluation (no compute)."""
+    key = jax.random.PRNGKey(0)
+    batch = jax.eval_shape(lambda b: ReplayBuffer.sample(b, key, 2, None), buffer_state)
+    _, metrics = jax.eval_shape(agent.update, state, batch, key)
+    return sorted(metrics)
+
+
+def train(config: TrainConfig, out: str | Path | None = None) -> dict[str, Any]:
+    """Run a fresh training run; refuses to overwrite an existing run directory."""
+    if out is not None and RunDir(out).exists():
+        raise RunExistsError(
+            f"{out}: already holds a run; pass --resume to continue it or choose another --out"
+        )
+    return O2ORun(config, out).run()
+
+
+def resume(out: str | Path) -> dict[str, Any]:
+    return O2ORun.resume(out).run()

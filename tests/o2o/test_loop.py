@@ -1,0 +1,144 @@
+"""End-to-end behaviour of the one O2O loop on Frozen-Lake (small budgets)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dualrl.algos.iql import IQLConfig
+from dualrl.config import LoopConfig, TrainConfig
+from dualrl.o2o.checkpoint import CheckpointError, latest_checkpoint
+from dualrl.o2o.loop import DivergenceError, O2ORun, RunExistsError, resume, train
+
+TINY_ENV = dict(map="4x4", data_episodes=200)
+
+
+def tiny_config(**loop_overrides) -> TrainConfig:
+    loop = dict(offline_steps=400, online_steps=300, eval_every=100, eval_episodes=4,
+                checkpoint_every=100, scan_chunk=100, batch_size=64, progress=False)
+    loop.update(loop_overrides)
+    return TrainConfig(task="frozenlake-shift", algo="iql", seed=3, preset="quick",
+                       loop=LoopConfig(**loop), agent=IQLConfig(hidden=(32, 32)),
+                       env=dict(TINY_ENV))
+
+
+def _strip(records):
+    return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in records]
+
+
+def test_run_directory_contents(tmp_path):
+    out = tmp_path / "run"
+    summary = train(tiny_config(), out)
+    for key in ("task", "algo", "seed", "offline_score", "online_mean_score", "final_score",
+                "wall_seconds"):
+        assert key in summary
+    assert json.loads((out / "summary.json").read_text())["task"] == "frozenlake-shift"
+    config = json.loads((out / "config.json").read_text())
+    assert config["loop"]["offline_steps"] == 400 and config["env"]["map"] == "4x4"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    phases = [r["phase"] for r in records]
+    assert phases.count("offline") == 5 and phases.count("online") == 3
+    assert {"step", "score", "return", "critic_loss", "actor_loss"} <= set(records[-1])
+    online = [r["score"] for r in records if r["phase"] == "online"]
+    assert summary["online_mean_score"] == pytest.approx(np.mean(online))
+    assert summary["final_score"] == online[-1]
+    assert latest_checkpoint(out / "checkpoints") is not None
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(online_steps=0), out)
+    before = (out / "metrics.jsonl").read_bytes()
+    with pytest.raises(RunExistsError, match="--resume"):
+        train(tiny_config(online_steps=0), out)
+    assert (out / "metrics.jsonl").read_bytes() == before
+
+
+class _Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("crash_at", ["offline", "online"])
+def test_resumed_run_matches_uninterrupted(tmp_path, monkeypatch, crash_at):
+    reference = train(tiny_config(), tmp_path / "ref")
+    ref_records = [json.loads(x) for x in (tmp_path / "ref/metrics.jsonl").read_text().splitlines()]
+
+    out = tmp_path / "crashed"
+    run = O2ORun(tiny_config(), out)
+    if crash_at == "offline":
+        original = run._train_chunk
+        calls = {"n": 0}
+
+        def crashing_chunk(*args):
+            calls["n"] += 1
+            if calls["n"] == 3:  # after two chunks (and their checkpoints)
+                raise _Crash
+            return original(*args)
+
+        run._train_chunk = crashing_chunk
+    else:
+        env_step = run.env_online.step
+        steps = {"n": 0}
+
+        def crashing_step(action):
+            steps["n"] += 1
+            if steps["n"] == 230:
+                raise _Crash
+            return env_step(action)
+
+        monkeypatch.setattr(run.env_online, "step", crashing_step)
+    with pytest.raises(_Crash):
+        run.run()
+    assert latest_checkpoint(out / "checkpoints") is not None
+    resumed = resume(out)
+    got = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert _strip(got) == _strip(ref_records)
+    for key in ("offline_score", "online_mean_score", "final_score"):
+        assert resumed[key] == reference[key]
+
+
+def test_corrupt_checkpoint_is_reported_by_name(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(online_steps=0), out)
+    ckpt = latest_checkpoint(out / "checkpoints")
+    agent_file = ckpt / "agent.msgpack"
+    data = bytearray(agent_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    agent_file.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="agent.msgpack"):
+        resume(out)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_divergence_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(reward_scale=float("inf"), online_steps=0)
+    with pytest.raises(DivergenceError, match="non-finite"):
+        train(config, out)
+    # nothing non-finite was ever checkpointed
+    assert latest_checkpoint(out / "checkpoints") is None
+
+
+def test_training_dataset_from_file(tmp_path):
+    from dualrl.collect.qlearning import collect_qlearning
+    from dualrl.data import write_d4rl
+    from dualrl.envs.frozenlake import FrozenLakeShiftEnv
+
+    path = tmp_path / "fl.hdf5"
+    write_d4rl(collect_qlearning(FrozenLakeShiftEnv("4x4"), n_episodes=100, seed=1), path)
+    config = tiny_config(online_steps=0)
+    config.dataset = str(path)
+    summary = train(config, None)
+    assert summary["offline_score"] is not None
+
+
+@pytest.mark.slow
+def test_iql_quick_preset_solves_frozenlake_noshift():
+    """Acceptance: IQL at the `quick` preset reaches >= 70% success without a shift."""
+    from dualrl.cli import build_train_config
+
+    config, _ = build_train_config(["--algo", "iql", "--task", "frozenlake-noshift",
+                                    "--preset", "quick", "--progress", "false"])
+    summary = train(config, None)
+    assert summary["final_score"] >= 70.0, summary
+    assert summary["offline_score"] >= 70.0, summary
