@@ -79,12 +79,17 @@ def build_train_config(argv: list[str]):
     base.add_argument("-h", "--help", action="store_true")
     known, rest = base.parse_known_args(argv)
     if known.task not in task_names():
-        raise CLIError(f"unknown task '{known.task}'; valid tasks: {', '.join(task_names())}")
+        raise CLIError(
+            f"dualrl train: unknown task '{known.task}'; valid tasks: {', '.join(task_names())}"
+        )
     if known.algo not in algo_names():
-        raise CLIError(f"unknown algo '{known.algo}'; valid algos: {', '.join(algo_names())}")
+        raise CLIError(
+            f"dualrl train: unknown algo '{known.algo}'; valid algos: {', '.join(algo_names())}"
+        )
     if known.preset not in PRESET_NAMES:
         raise CLIError(
-            f"unknown preset '{known.preset}'; valid presets: {', '.join(PRESET_NAMES)}"
+            f"dualrl train: unknown preset '{known.preset}'; "
+            f"valid presets: {', '.join(PRESET_NAMES)}"
         )
 
     groups = _config_groups(known.task, known.algo)
@@ -125,7 +130,9 @@ def build_train_config(argv: list[str]):
         loop = apply_overrides(LoopConfig(), {**preset.get("loop", {}), **overrides["loop"]})
         agent = apply_overrides(agent_cls(), {**preset.get("agent", {}), **overrides["agent"]})
         env = {**preset.get("env", {}), **overrides["env"]}
-        spec.resolve(**env)
+        params = spec.resolve(**env)
+        for phase in ("offline", "online"):  # bad task parameter values fail here, not mid-run
+            spec.env_factory(params, phase).close()
     except (TypeError, ValueError) as e:
         raise CLIError(f"dualrl train: {e}") from None
     config = TrainConfig(
@@ -142,6 +149,11 @@ def cmd_train(argv: list[str]) -> int:
     if known.resume:
         if known.out is None:
             raise CLIError("dualrl train: --resume needs --out DIR (the run to continue)")
+        extra = [a for a in argv if a.startswith("--") and a not in ("--resume", "--out")]
+        if extra:
+            raise CLIError(
+                f"dualrl train: --resume continues DIR/config.json as saved; drop {' '.join(extra)}"
+            )
         summary = resume(known.out)
     else:
         summary = train(config, known.out)
@@ -210,14 +222,17 @@ def cmd_collect(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv[1:])
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:  # refuse before spending minutes collecting
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     try:
         env = FrozenLakeShiftEnv(desc=args.map, slip=args.slip, slippery=args.slippery,
                                  time_limit=args.time_limit)
+        dataset = collect_qlearning(env, n_episodes=args.episodes,
+                                    epsilon_start=args.epsilon_start,
+                                    epsilon_end=args.epsilon_end, seed=args.seed)
     except ValueError as e:
         raise CLIError(f"dualrl collect frozenlake: {e}") from None
-    dataset = collect_qlearning(env, n_episodes=args.episodes, epsilon_start=args.epsilon_start,
-                                epsilon_end=args.epsilon_end, seed=args.seed)
-    out = Path(args.out)
     if out.suffix == ".npz":
         save_npz(dataset, out, overwrite=args.overwrite)
     else:
@@ -270,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     from dualrl.data.dataset import DatasetError
     from dualrl.o2o.checkpoint import CheckpointError
     from dualrl.o2o.loop import DivergenceError
+    from dualrl.utils import enable_compilation_cache
+
+    enable_compilation_cache()
 
     try:
         return HANDLERS[command](argv[1:])

@@ -33,6 +33,20 @@ class LoopConfig:
     normalize_obs: bool = True
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        # Values the loop cannot run with (0 would divide by zero, hang or index nothing).
+        minimum = dict(offline_steps=0, online_steps=0, batch_size=1, utd=1, eval_every=1,
+                       eval_episodes=1, checkpoint_every=1, scan_chunk=1)
+        for name, low in minimum.items():
+            if getattr(self, name) < low:
+                flag = name.replace("_", "-")
+                raise ValueError(f"{name} (--{flag}) must be >= {low}, got {getattr(self, name)}")
+        ratio = self.online_ratio
+        if ratio is not None and not 0.0 <= ratio <= 1.0:
+            raise ValueError(
+                f"online_ratio (--online-ratio) must be in [0, 1] or none, got {ratio}"
+            )
+
 
 @dataclass
 class TrainConfig:

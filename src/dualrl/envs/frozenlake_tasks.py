@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dualrl.collect.qlearning import collect_qlearning
 from dualrl.data.dataset import Dataset
 from dualrl.envs.frozenlake import FrozenLakeShiftEnv
 from dualrl.envs.registry import TaskSpec, register
@@ -22,6 +21,14 @@ class FrozenLakeParams:
     data_epsilon_end: float = 0.1
     data_seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("slip_offline", "slip_online", "data_epsilon_start", "data_epsilon_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} (--env.{name.replace('_', '-')}) must be in [0, 1], "
+                                 f"got {getattr(self, name)}")
+        if self.data_episodes < 1 or self.time_limit < 1:
+            raise ValueError("data_episodes and time_limit must be >= 1")
+
 
 def frozenlake_env(params: FrozenLakeParams, phase: str) -> FrozenLakeShiftEnv:
     slip = params.slip_offline if phase == "offline" else params.slip_online
@@ -32,6 +39,8 @@ def frozenlake_env(params: FrozenLakeParams, phase: str) -> FrozenLakeShiftEnv:
 
 def frozenlake_dataset(params: FrozenLakeParams) -> Dataset:
     """The offline data: every transition of an ε-greedy tabular Q-learning run offline."""
+    from dualrl.collect.qlearning import collect_qlearning  # collect/ imports envs/
+
     return collect_qlearning(
         frozenlake_env(params, "offline"),
         n_episodes=params.data_episodes,

@@ -182,7 +182,7 @@ class O2ORun:
         start = time.perf_counter() - p.wall_seconds
         bar = tqdm(total=total, initial=p.offline_step + p.online_step,
                    disable=not loop.progress, desc=f"{self.config.algo} {self.config.task}",
-                   dynamic_ncols=True)
+                   dynamic_ncols=True, mininterval=1.0)
         if p.phase == "offline":
             self._offline_phase(bar, start)
             p.phase = "online"

@@ -1,0 +1,209 @@
+"""Throughput benchmark: IQL gradient updates per second (one jitted update per Python call
+vs. many fused in one `lax.scan` call) and online-loop environment steps per second.
+
+Setting (issue #2): batch 256, 2×256 networks, hopper-sized inputs (11-d state, 3-d action)
+on a synthetic 100k-transition dataset; the online loop runs IQL on `frozenlake-shift`.
+Measurements are interleaved over repeats and the median is reported, so ratios compare runs
+made side by side on the same (noisy, shared) machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _synthetic_dataset(n: int, obs_dim: int, act_dim: int, seed: int = 0):
+    from dualrl.data.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    obs = rng.standard_normal((n, obs_dim)).astype(np.float32)
+    ends = np.zeros(n, bool)
+    ends[999::1000] = True
+    return Dataset(
+        observations=obs,
+        actions=rng.uniform(-1, 1, (n, act_dim)).astype(np.float32),
+        rewards=rng.standard_normal(n).astype(np.float32),
+        next_observations=np.roll(obs, -1, axis=0),
+        terminals=np.zeros(n, bool),
+        timeouts=ends,
+    )
+
+
+def bench_updates(n_updates: int, repeats: int, hidden: tuple[int, ...] = (256, 256),
+                  batch_size: int = 256) -> dict[str, Any]:
+    from dualrl.algos.iql import IQL, IQLConfig
+    from dualrl.data.buffer import ReplayBuffer
+    from dualrl.data.normalizer import Normalizer
+    from dualrl.o2o.loop import _make_train_chunk
+
+    dataset = _synthetic_dataset(100_000, 11, 3)
+    buffer = ReplayBuffer(dataset, 0, Normalizer.fit(dataset.observations))
+    buffer_state = buffer.init_state()
+    agent = IQL(IQLConfig(hidden=hidden))
+    key = jax.random.PRNGKey(0)
+
+    @jax.jit
+    def single_update(state, t):
+        k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
+        batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size)
+        return agent.update(state, batch, k_update)
+
+    chunk = _make_train_chunk(agent, batch_size, None)
+
+    def run_single(state):
+        for t in range(n_updates):
+            state, _ = single_update(state, np.int32(t))
+        jax.block_until_ready(state)
+        return state
+
+    def run_fused(state):
+        state, sums = chunk(state, buffer_state, np.int32(0), key, n_updates)
+        jax.block_until_ready(sums)
+        return state
+
+    state = agent.init(key, 11, 3)
+    state = run_single(state)  # compile + warm up both paths
+    state = run_fused(state)
+    times: dict[str, list[float]] = {"per_update": [], "fused_scan": []}
+    for _ in range(repeats):
+        for name, fn in (("per_update", run_single), ("fused_scan", run_fused)):
+            t0 = time.perf_counter()
+            state = fn(state)
+            times[name].append(time.perf_counter() - t0)
+    per = n_updates / float(np.median(times["per_update"]))
+    fused = n_updates / float(np.median(times["fused_scan"]))
+    return {
+        "iql_updates_per_second_per_update": per,
+        "iql_updates_per_second_fused_scan": fused,
+        "fused_speedup": fused / per,
+        "n_updates": n_updates,
+        "repeats": repeats,
+        "hidden": list(hidden),
+        "batch_size": batch_size,
+        "obs_dim": 11,
+        "act_dim": 3,
+    }
+
+
+def bench_online_loop(n_steps: int, hidden: tuple[int, ...] = (256, 256),
+                      warmup: int = 300) -> dict[str, Any]:
+    """Online-phase environment steps per second on frozenlake-shift (IQL, utd 1), against
+    the bare environment's own step rate."""
+    from dualrl.algos.iql import IQLConfig
+    from dualrl.config import LoopConfig, TrainConfig
+    from dualrl.envs import make
+    from dualrl.o2o.loop import O2ORun
+
+    config = TrainConfig(
+        task="frozenlake-shift", algo="iql", seed=0,
+        loop=LoopConfig(offline_steps=0, online_steps=warmup + n_steps, eval_every=10**9,
+                        eval_episodes=1, checkpoint_every=10**9, progress=False),
+        agent=IQLConfig(hidden=hidden), env=dict(data_episodes=300),
+    )
+    run = O2ORun(config)
+    marks: dict[int, float] = {}
+    original_hook = run.agent.on_online_step
+
+    def timed_hook(state, step, *args):
+        if step in (warmup, warmup + n_steps):
+            marks[step] = time.perf_counter()
+        return original_hook(state, step, *args)
+
+    run.agent.on_online_step = timed_hook  # type: ignore[method-assign]
+    run.run()
+    loop_rate = n_steps / (marks[warmup + n_steps] - marks[warmup])
+
+    env = make("frozenlake-shift", phase="online")
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (n_steps, 4)).astype(np.float32)
+    t0 = time.perf_counter()
+    for a in actions:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    env_rate = n_steps / (time.perf_counter() - t0)
+    return {
+        "online_loop_env_steps_per_second": loop_rate,
+        "bare_env_steps_per_second": env_rate,
+        "online_steps_measured": n_steps,
+        "online_hidden": list(hidden),
+    }
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    u, o = result["updates"], result["online"]
+    return "\n".join([
+        "# Throughput (`dualrl bench throughput`)",
+        "",
+        f"Machine: {result['machine']}; JAX {result['jax_version']} on {result['backend']}.",
+        f"Measured {result['date']}, medians of {u['repeats']} interleaved repeats.",
+        "",
+        f"IQL gradient updates, batch {u['batch_size']}, networks "
+        f"{'×'.join(map(str, u['hidden']))} (twin Q, V, Gaussian actor), "
+        f"{u['obs_dim']}-d state, {u['act_dim']}-d action, batches sampled on device:",
+        "",
+        "| mode | updates / s |",
+        "|---|---:|",
+        f"| one jitted update per Python call | {u['iql_updates_per_second_per_update']:.0f} |",
+        f"| {u['n_updates']} updates fused in one `lax.scan` call | "
+        f"{u['iql_updates_per_second_fused_scan']:.0f} |",
+        f"| ratio fused / per-update | {u['fused_speedup']:.2f}× |",
+        "",
+        f"Online loop on `frozenlake-shift` (IQL {'×'.join(map(str, o['online_hidden']))}, "
+        "utd 1: act, env step, store, update):",
+        "",
+        "| | steps / s |",
+        "|---|---:|",
+        f"| online loop | {o['online_loop_env_steps_per_second']:.0f} |",
+        f"| bare environment (random actions) | {o['bare_env_steps_per_second']:.0f} |",
+        "",
+        "Reproduce: `python benchmarks/throughput.py --out docs/results/throughput.json "
+        "--md docs/results/throughput.md`.",
+        "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dualrl bench throughput", description=__doc__)
+    parser.add_argument("--out", default="throughput.json", help="JSON results file")
+    parser.add_argument("--md", default=None, help="also write a Markdown table here")
+    parser.add_argument("--updates", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--online-steps", type=int, default=2000)
+    parser.add_argument("--hidden", default="256,256")
+    args = parser.parse_args(argv)
+    hidden = tuple(int(x) for x in args.hidden.split(","))
+    result = {
+        "benchmark": "throughput",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "updates": bench_updates(args.updates, args.repeats, hidden),
+        "online": bench_online_loop(args.online_steps, hidden),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.md:
+        Path(args.md).write_text(to_markdown(result))
+    print(to_markdown(result))
+    return 0
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
