@@ -5,7 +5,9 @@
     dualrl demo
     dualrl collect frozenlake --slip 0.1 --out FILE.hdf5
     dualrl info PATH
+    dualrl planner fit --task frozenlake-noshift --out DIR    (then: planner distill --out DIR)
     dualrl bench throughput --out FILE.json
+    dualrl bench latency --out FILE.json
 
 Every config field is a flag: loop fields as `--offline-steps 1000`, algorithm fields as
 `--iql.expectile 0.9`, task parameters as `--env.slip-online 0.5`.
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-COMMANDS = ("train", "demo", "collect", "info", "bench")
+COMMANDS = ("train", "demo", "collect", "info", "planner", "bench")
 
 
 class CLIError(Exception):
@@ -36,23 +38,56 @@ def _flag(name: str) -> str:
 
 
 # ----------------------------------------------------------------------- train
-def _config_groups(task: str, algo: str) -> list[tuple[str, str, type, Any]]:
-    """(dest prefix, flag prefix, annotated type, default) for every overridable field."""
+def parse_flags(prog: str, rest: list[str], flags: dict[str, tuple[str, Any]],
+                fixed: list[str], groups: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """`--name value` / `--name=value` pairs into {group: {field: typed value}}; unknown
+    names fail in one line listing every valid option."""
+    from dualrl.config import parse_value
+
+    overrides: dict[str, dict[str, Any]] = {g: {} for g in groups}
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        name, _, inline = token.partition("=")
+        if name not in flags:
+            raise CLIError(
+                f"{prog}: unknown option '{name}'; valid options: "
+                f"{' '.join(fixed + sorted(flags))}"
+            )
+        if inline == "" and "=" not in token:
+            if i + 1 >= len(rest):
+                raise CLIError(f"{prog}: option '{name}' needs a value")
+            inline = rest[i + 1]
+            i += 1
+        dest, tp = flags[name]
+        group, field_name = dest.split(":")
+        try:
+            overrides[group][field_name] = parse_value(inline, tp, name)
+        except ValueError as e:
+            raise CLIError(f"{prog}: {e}") from None
+        i += 1
+    return overrides
+
+
+def _class_flags(prefix: str, flag_prefix: str, cls: type) -> dict[str, tuple[str, Any]]:
+    from dualrl.config import field_types
+
+    return {f"--{flag_prefix}{_flag(name)}": (f"{prefix}:{name}", tp)
+            for name, tp in field_types(cls).items()}
+
+
+def _train_flags(task: str, algo: str) -> dict[str, tuple[str, Any]]:
+    """Every overridable field: loop fields bare, `--<algo>.x` and `--env.x`."""
     from dualrl.algos import get_algo
-    from dualrl.config import LoopConfig, field_types
+    from dualrl.config import LoopConfig
     from dualrl.envs import get_task
 
     agent_cls, _ = get_algo(algo)
-    spec = get_task(task)
-    groups = []
-    for prefix, flag_prefix, cls in (
-        ("loop", "", LoopConfig),
-        ("agent", f"{algo}.", agent_cls),
-        ("env", "env.", type(spec.params)),
-    ):
-        for name, tp in field_types(cls).items():
-            groups.append((f"{prefix}:{name}", f"--{flag_prefix}{_flag(name)}", tp, None))
-    return groups
+    return {
+        **_class_flags("loop", "", LoopConfig),
+        **_class_flags("agent", f"{algo}.", agent_cls),
+        **_class_flags("env", "env.", type(get_task(task).params)),
+    }
 
 
 def build_train_config(argv: list[str]):
@@ -63,7 +98,6 @@ def build_train_config(argv: list[str]):
         LoopConfig,
         TrainConfig,
         apply_overrides,
-        parse_value,
         preset_overrides,
     )
     from dualrl.envs import get_task, task_names
@@ -92,36 +126,14 @@ def build_train_config(argv: list[str]):
             f"valid presets: {', '.join(PRESET_NAMES)}"
         )
 
-    groups = _config_groups(known.task, known.algo)
-    flags = {flag: (dest, tp) for dest, flag, tp, _ in groups}
+    flags = _train_flags(known.task, known.algo)
     if known.help:
         print(__doc__)
         print("options: --task --algo --seed --preset --dataset --out --resume")
         print("config flags:", " ".join(sorted(flags)))
         raise SystemExit(0)
-    overrides: dict[str, dict[str, Any]] = {"loop": {}, "agent": {}, "env": {}}
-    i = 0
-    while i < len(rest):
-        token = rest[i]
-        name, _, inline = token.partition("=")
-        if name not in flags:
-            valid = ["--task", "--algo", "--seed", "--preset", "--dataset", "--out", "--resume"]
-            raise CLIError(
-                f"dualrl train: unknown option '{name}'; valid options: "
-                f"{' '.join(valid + sorted(flags))}"
-            )
-        if inline == "" and "=" not in token:
-            if i + 1 >= len(rest):
-                raise CLIError(f"dualrl train: option '{name}' needs a value")
-            inline = rest[i + 1]
-            i += 1
-        dest, tp = flags[name]
-        group, field_name = dest.split(":")
-        try:
-            overrides[group][field_name] = parse_value(inline, tp, name)
-        except ValueError as e:
-            raise CLIError(f"dualrl train: {e}") from None
-        i += 1
+    fixed = ["--task", "--algo", "--seed", "--preset", "--dataset", "--out", "--resume"]
+    overrides = parse_flags("dualrl train", rest, flags, fixed, ("loop", "agent", "env"))
 
     spec = get_task(known.task)
     preset = preset_overrides(spec.family, known.preset)
@@ -253,14 +265,80 @@ def cmd_info(argv: list[str]) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- planner
+def cmd_planner(argv: list[str]) -> int:
+    """`planner fit` trains the trajectory planner; `planner distill` distils it to 1 step."""
+    from dualrl.config import PRESET_NAMES, apply_overrides
+    from dualrl.diffusion import DistillConfig, PlannerConfig
+    from dualrl.envs import get_task, task_names
+    from dualrl.stages import DISTILL_PRESETS, PLANNER_PRESETS, distill_planner, fit_planner
+
+    actions = ("fit", "distill")
+    if not argv or argv[0] not in actions:
+        raise CLIError(f"dualrl planner: choose an action; valid actions: {', '.join(actions)}")
+    action, prog = argv[0], f"dualrl planner {argv[0]}"
+    base = _Parser(prog=prog, add_help=False)
+    base.add_argument("--task", default="frozenlake-noshift")
+    base.add_argument("--out", required=True)
+    base.add_argument("--seed", type=int, default=0)
+    base.add_argument("--preset", default="cpu")
+    base.add_argument("--dataset", default=None)
+    base.add_argument("--eval-episodes", type=int, default=100)
+    base.add_argument("--progress", default="true")
+    known, rest = base.parse_known_args(argv[1:])
+    if known.preset not in PRESET_NAMES:
+        raise CLIError(f"{prog}: unknown preset '{known.preset}'; "
+                       f"valid presets: {', '.join(PRESET_NAMES)}")
+    fixed = ["--task", "--out", "--seed", "--preset", "--dataset", "--eval-episodes",
+             "--progress"]
+    if action == "fit":
+        if known.task not in task_names():
+            raise CLIError(f"{prog}: unknown task '{known.task}'; "
+                           f"valid tasks: {', '.join(task_names())}")
+        spec = get_task(known.task)
+        flags = {**_class_flags("planner", "planner.", PlannerConfig),
+                 **_class_flags("env", "env.", type(spec.params))}
+        over = parse_flags(prog, rest, flags, fixed, ("planner", "env"))
+        preset = PLANNER_PRESETS.get(spec.family, {}).get(known.preset, {})
+        try:
+            config = apply_overrides(PlannerConfig(), {**preset, **over["planner"]})
+            spec.resolve(**over["env"])
+        except (TypeError, ValueError) as e:
+            raise CLIError(f"{prog}: {e}") from None
+        info = fit_planner(known.task, known.out, config, seed=known.seed,
+                           dataset=known.dataset, env_overrides=over["env"],
+                           eval_episodes=known.eval_episodes,
+                           progress=known.progress.lower() in ("1", "true", "yes"))
+        ev = info["teacher_policy_eval"]
+        print(f"planner trained on {known.task}: final loss {info['final_loss']:.4f}; "
+              f"teacher policy ({config.teacher_steps} DDIM steps) score {ev['score']:.1f} "
+              f"in the data's environment; saved to {known.out}")
+        return 0
+    flags = _class_flags("distill", "distill.", DistillConfig)
+    over = parse_flags(prog, rest, flags, fixed, ("distill",))
+    try:
+        config = apply_overrides(DistillConfig(),
+                                 {**DISTILL_PRESETS[known.preset], **over["distill"]})
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"{prog}: {e}") from None
+    summary = distill_planner(known.out, config, seed=known.seed,
+                              eval_episodes=known.eval_episodes)
+    for r in summary["rounds"]:
+        print(f"  {r['teacher_steps']:>3} -> {r['student_steps']:>2} steps: policy rel. MSE "
+              f"{r['policy_rel_mse']:.4f}, transition rel. MSE {r['transition_rel_mse']:.4f}")
+    print(f"1-step student policy score {summary['student_policy_eval']['score']:.1f}; "
+          f"saved to {known.out}")
+    return 0
+
+
 # ----------------------------------------------------------------------- bench
 def cmd_bench(argv: list[str]) -> int:
-    benches = ("throughput",)
+    benches = ("throughput", "latency")
     if not argv or argv[0] not in benches:
         raise CLIError(f"dualrl bench: choose a benchmark; valid benchmarks: {', '.join(benches)}")
-    from dualrl.bench import throughput
+    from dualrl.bench import latency, throughput
 
-    return throughput.main(argv[1:])
+    return {"throughput": throughput, "latency": latency}[argv[0]].main(argv[1:])
 
 
 HANDLERS = {
@@ -268,6 +346,7 @@ HANDLERS = {
     "demo": cmd_demo,
     "collect": cmd_collect,
     "info": cmd_info,
+    "planner": cmd_planner,
     "bench": cmd_bench,
 }
 

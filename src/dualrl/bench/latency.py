@@ -1,0 +1,133 @@
+"""Latency benchmark: milliseconds per action of the policy extracted from the trajectory
+planner, for K = 1 (distilled), 2, 4, 8, 16, 20 and 100 DDIM steps, at batch 1 and 256, for
+the MLP and the temporal U-Net backbones, beside ONE forward pass of the backbone alone (the
+floor). Every timed call is a single jitted function (noise draw + K-step sampling loop) with
+`block_until_ready`; medians and minima over repeated calls.
+
+Output: a JSON list, one object per measurement, with keys method (`forward` | `policy` |
+methods added later), backbone, steps, batch, ms_median, ms_min, n.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+STEPS = (1, 2, 4, 8, 16, 20, 100)
+BATCHES = (1, 256)
+
+
+def time_call(fn: Callable[[], Any], budget_s: float = 1.0, min_n: int = 5,
+              max_n: int = 300) -> tuple[float, float, int]:
+    """(median ms, min ms, n) of a zero-argument jitted call, after a warm-up call."""
+    jax.block_until_ready(fn())
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < max_n and (len(times) < min_n or time.perf_counter() - start < budget_s):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times)), float(np.min(times)), len(times)
+
+
+def planner_for(backbone: str, horizon: int, obs_dim: int, act_dim: int):
+    from dualrl.diffusion.planner import PlannerConfig, TrajectoryPlanner
+
+    planner = TrajectoryPlanner(PlannerConfig(horizon=horizon, backbone=backbone),
+                                obs_dim, act_dim)
+    return planner, planner.init(jax.random.PRNGKey(0)).ema_params
+
+
+def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
+                   steps: tuple[int, ...], batches: tuple[int, ...], budget_s: float,
+                   ) -> list[dict[str, Any]]:
+    planner, params = planner_for(backbone, horizon, obs_dim, act_dim)
+    rows = []
+    for batch in batches:
+        s = jnp.ones((batch, obs_dim)) * 0.1
+        key = jax.random.PRNGKey(1)
+        z = planner.noise(key, batch)
+        t = jnp.ones((batch,))
+        forward = jax.jit(lambda p, z, t: planner.net.apply(p, z, t))
+        ms, mn, n = time_call(lambda: forward(params, z, t), budget_s)  # noqa: B023
+        rows.append(dict(method="forward", backbone=backbone, steps=1, batch=batch,
+                         ms_median=ms, ms_min=mn, n=n))
+        for k in steps:
+            act = jax.jit(lambda p, s, key, k=k: planner.layout.action_slot(
+                planner._sample(p, s, planner.noise(key, s.shape[0]), steps=k)))
+            ms, mn, n = time_call(lambda: act(params, s, key), budget_s)  # noqa: B023
+            rows.append(dict(method="policy", backbone=backbone, steps=k, batch=batch,
+                             ms_median=ms, ms_min=mn, n=n))
+    return rows
+
+
+def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    fwd = {(r["backbone"], r["batch"]): r["ms_median"] for r in rows if r["method"] == "forward"}
+    lines = [
+        "# Latency (`dualrl bench latency`)",
+        "",
+        f"{meta['machine']}; JAX {meta['jax_version']} on {meta['backend']}; measured "
+        f"{meta['date']}. Planner horizon {meta['horizon']}, state {meta['obs_dim']}-d, action "
+        f"{meta['act_dim']}-d; MLP 3×256 Mish, U-Net dim 32 mults (1,2,4,8). Median (min) ms "
+        "per call; `ratio` = policy / (K × one forward pass of the same backbone and batch).",
+        "",
+        "| method | backbone | K | batch | ms median | ms min | n | ratio to K forwards |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        floor = fwd[(r["backbone"], r["batch"])] * r["steps"]
+        label = "policy (distilled)" if r["method"] == "policy" and r["steps"] == 1 else r["method"]
+        lines.append(
+            f"| {label} | {r['backbone']} | {r['steps']} | {r['batch']} | {r['ms_median']:.3f} "
+            f"| {r['ms_min']:.3f} | {r['n']} | {r['ms_median'] / floor:.2f} |"
+        )
+    lines += ["", "Reproduce: `python benchmarks/latency.py --out docs/results/latency.json "
+              "--md docs/results/latency.md`.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import platform
+
+    parser = argparse.ArgumentParser(prog="dualrl bench latency", description=__doc__)
+    parser.add_argument("--out", default="latency.json")
+    parser.add_argument("--md", default=None, help="also write a Markdown table here")
+    parser.add_argument("--backbones", default="mlp,unet")
+    parser.add_argument("--steps", default=",".join(map(str, STEPS)))
+    parser.add_argument("--batches", default=",".join(map(str, BATCHES)))
+    parser.add_argument("--horizon", type=int, default=8)
+    parser.add_argument("--obs-dim", type=int, default=11)
+    parser.add_argument("--act-dim", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=1.0, help="seconds per measurement")
+    args = parser.parse_args(argv)
+    steps = tuple(int(x) for x in args.steps.split(","))
+    batches = tuple(int(x) for x in args.batches.split(","))
+    rows: list[dict[str, Any]] = []
+    for backbone in args.backbones.split(","):
+        rows += bench_backbone(backbone, args.horizon, args.obs_dim, args.act_dim, steps,
+                               batches, args.budget)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
+    import os
+
+    meta = dict(machine=f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPU cores",
+                jax_version=jax.__version__, backend=jax.default_backend(),
+                date=time.strftime("%Y-%m-%d"), horizon=args.horizon, obs_dim=args.obs_dim,
+                act_dim=args.act_dim)
+    md = to_markdown(rows, meta)
+    if args.md:
+        Path(args.md).write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Denoiser backbones over a flattened trajectory segment.
+
+Interface shared by every backbone (what samplers, distillation and the Laplace step use):
+  __call__(z, t) -> output           z: (B, D) flattened segment, t: (B,) in [0, 1]
+  features(z, t) -> φ                penultimate features
+  head(φ) -> output                  the LINEAR output layer (W φ + b)
+so that a distilled one-step student's last layer can be treated as a Bayesian linear model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from dualrl.nn.embeddings import sinusoidal_embedding
+from dualrl.nn.mlp import ACTIVATIONS
+
+
+class MLPDenoiser(nn.Module):
+    """MLP over the flattened segment plus a sinusoidal time embedding (the CPU default)."""
+
+    out_dim: int
+    hidden: Sequence[int] = (256, 256, 256)
+    time_dim: int = 32
+    activation: str = "mish"
+
+    def setup(self) -> None:
+        self.time_mlp = [nn.Dense(self.time_dim * 2), nn.Dense(self.time_dim)]
+        self.layers = [nn.Dense(w) for w in self.hidden]
+        self.output = nn.Dense(self.out_dim)
+
+    def features(self, z: jax.Array, t: jax.Array) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        emb = sinusoidal_embedding(t, self.time_dim)
+        emb = self.time_mlp[1](act(self.time_mlp[0](emb)))
+        x = jnp.concatenate([z, emb], axis=-1)
+        for layer in self.layers:
+            x = act(layer(x))
+        return x
+
+    def head(self, phi: jax.Array) -> jax.Array:
+        return self.output(phi)
+
+    def __call__(self, z: jax.Array, t: jax.Array) -> jax.Array:
+        return self.head(self.features(z, t))
