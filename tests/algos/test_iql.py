@@ -146,7 +146,7 @@ def test_updates_on_a_fixed_batch_reduce_the_losses():
                     _advantage_weights(agent, final, batch)):
         before = weighted_nll(state.actor.params, weights)
         after = weighted_nll(final.actor.params, weights)
-        assert after < before - 0.3, (before, after)
+        assert after < 0.8 * before, (before, after)  # relative: the scale depends on init
     assert int(final.steps) == 300
 
 

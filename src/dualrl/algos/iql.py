@@ -73,52 +73,30 @@ class IQL(Agent):
 
     def _init(self, key: jax.Array, obs_dim: int, act_dim: int) -> IQLState:
         cfg = self.config
-        k_actor, k_critic, k_value = jax.random.split(key, 3)
-        obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-        critic_params = self.critic_net.init(k_critic, obs, act)
+        k_actor, k_critic = jax.random.split(key)
+        critic, value, target = iql_loss.init_critic_states(
+            k_critic, self.critic_net, self.value_net, obs_dim, act_dim, cfg.critic_lr,
+            cfg.value_lr,
+        )
         return IQLState(
             actor=TrainState.create(
                 apply_fn=self.actor_net.apply,
-                params=self.actor_net.init(k_actor, obs),
+                params=self.actor_net.init(k_actor, jnp.zeros((1, obs_dim))),
                 tx=optax.adam(cfg.actor_lr),
             ),
-            critic=TrainState.create(
-                apply_fn=self.critic_net.apply, params=critic_params, tx=optax.adam(cfg.critic_lr)
-            ),
-            value=TrainState.create(
-                apply_fn=self.value_net.apply,
-                params=self.value_net.init(k_value, obs),
-                tx=optax.adam(cfg.value_lr),
-            ),
-            target_critic_params=jax.tree.map(jnp.copy, critic_params),
+            critic=critic,
+            value=value,
+            target_critic_params=target,
             steps=jnp.zeros((), jnp.int32),
         )
 
     def update(self, state: IQLState, batch: Batch, key: jax.Array) -> tuple[IQLState, Metrics]:
         cfg = self.config
-        target_q = self.critic_net.apply(
-            state.target_critic_params, batch.observations, batch.actions
-        ).min(axis=0)
-
-        # 1. V(s): upper expectile of the target Q over dataset actions.
-        def value_loss_fn(params):
-            v = self.value_net.apply(params, batch.observations)
-            return iql_loss.value_loss(target_q, v, cfg.expectile), v
-
-        (v_loss, v), v_grads = jax.value_and_grad(value_loss_fn, has_aux=True)(state.value.params)
-        value = state.value.apply_gradients(grads=v_grads)
-
-        # 2. Q(s, a): TD regression to r + γ V(s') with the updated V.
-        next_v = self.value_net.apply(value.params, batch.next_observations)
-
-        def critic_loss_fn(params):
-            qs = self.critic_net.apply(params, batch.observations, batch.actions)
-            return iql_loss.q_loss(qs, batch.rewards, batch.dones, next_v, cfg.gamma), qs
-
-        (q_loss, qs), q_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
-            state.critic.params
+        # 1–2. Critic: expectile V, TD Q, Polyak target (critics/iql.py).
+        critic, value, target, target_q, v, critic_metrics = iql_loss.critic_step(
+            self.critic_net, self.value_net, state.critic, state.value,
+            state.target_critic_params, batch, cfg.expectile, cfg.gamma, cfg.tau,
         )
-        critic = state.critic.apply_gradients(grads=q_grads)
 
         # 3. Actor: advantage-weighted log-likelihood of dataset actions (SPEC §5 / §7).
         weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
@@ -133,19 +111,13 @@ class IQL(Agent):
         )
         actor = state.actor.apply_gradients(grads=pi_grads)
 
-        # 4. Polyak-averaged target critic.
-        target = optax.incremental_update(critic.params, state.target_critic_params, cfg.tau)
-
         new_state = IQLState(
             actor=actor, critic=critic, value=value, target_critic_params=target,
             steps=state.steps + 1,
         )
         metrics = {
-            "value_loss": v_loss,
-            "critic_loss": q_loss,
+            **critic_metrics,
             "actor_loss": pi_loss,
-            "q_mean": qs.mean(),
-            "v_mean": v.mean(),
             "adv_weight_mean": weights.mean(),
             "actor_std": jnp.exp(log_std).mean(),
         }

@@ -1,8 +1,10 @@
 """Latency benchmark: milliseconds per action of the policy extracted from the trajectory
 planner, for K = 1 (distilled), 2, 4, 8, 16, 20 and 100 DDIM steps, at batch 1 and 256, for
 the MLP and the temporal U-Net backbones, beside ONE forward pass of the backbone alone (the
-floor). Every timed call is a single jitted function (noise draw + K-step sampling loop) with
-`block_until_ready`; medians and minima over repeated calls.
+floor). Every timed call is a single jitted function (inpainting + K-step sampling loop; the
+policy is the map (s, z) -> a_0, so the noise z is an input drawn outside the timed call, as
+the network input z is for the forward pass) with `block_until_ready`; medians and minima
+over repeated calls made round-robin (one of each per round).
 
 Output: a JSON list, one object per measurement, with keys method (`forward` | `policy` |
 methods added later), backbone, steps, batch, ms_median, ms_min, n.
@@ -25,17 +27,22 @@ STEPS = (1, 2, 4, 8, 16, 20, 100)
 BATCHES = (1, 256)
 
 
-def time_call(fn: Callable[[], Any], budget_s: float = 1.0, min_n: int = 5,
-              max_n: int = 300) -> tuple[float, float, int]:
-    """(median ms, min ms, n) of a zero-argument jitted call, after a warm-up call."""
-    jax.block_until_ready(fn())
-    times: list[float] = []
+def time_interleaved(fns: list[Callable[[], Any]], budget_s: float = 1.0, min_n: int = 3,
+                     max_n: int = 300) -> list[tuple[float, float, int]]:
+    """(median ms, min ms, n) per zero-argument jitted call, timed round-robin (one call of
+    each per round) so that every ratio compares calls made side by side in time."""
+    for fn in fns:
+        jax.block_until_ready(fn())  # compile + warm up
+    times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
-    while len(times) < max_n and (len(times) < min_n or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times)), float(np.min(times)), len(times)
+    while len(times[0]) < max_n and (
+        len(times[0]) < min_n or time.perf_counter() - start < budget_s * len(fns)
+    ):
+        for fn, ts in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn())
+            ts.append((time.perf_counter() - t0) * 1e3)
+    return [(float(np.median(ts)), float(np.min(ts)), len(ts)) for ts in times]
 
 
 def planner_for(backbone: str, horizon: int, obs_dim: int, act_dim: int):
@@ -53,18 +60,19 @@ def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
     rows = []
     for batch in batches:
         s = jnp.ones((batch, obs_dim)) * 0.1
-        key = jax.random.PRNGKey(1)
-        z = planner.noise(key, batch)
+        z = planner.noise(jax.random.PRNGKey(1), batch)
         t = jnp.ones((batch,))
         forward = jax.jit(lambda p, z, t: planner.net.apply(p, z, t))
-        ms, mn, n = time_call(lambda: forward(params, z, t), budget_s)  # noqa: B023
-        rows.append(dict(method="forward", backbone=backbone, steps=1, batch=batch,
-                         ms_median=ms, ms_min=mn, n=n))
+        calls = [lambda: forward(params, z, t)]  # noqa: B023
         for k in steps:
-            act = jax.jit(lambda p, s, key, k=k: planner.layout.action_slot(
-                planner._sample(p, s, planner.noise(key, s.shape[0]), steps=k)))
-            ms, mn, n = time_call(lambda: act(params, s, key), budget_s)  # noqa: B023
-            rows.append(dict(method="policy", backbone=backbone, steps=k, batch=batch,
+            # the policy is the map (s, z) -> a_0; z is drawn outside like any input
+            act = jax.jit(lambda p, s, z, k=k: planner.layout.action_slot(
+                planner._sample(p, s, z, steps=k)))
+            calls.append(lambda act=act: act(params, s, z))  # noqa: B023
+        results = time_interleaved(calls, budget_s)
+        labels = [("forward", 1)] + [("policy", k) for k in steps]
+        for (method, k), (ms, mn, n) in zip(labels, results, strict=True):
+            rows.append(dict(method=method, backbone=backbone, steps=k, batch=batch,
                              ms_median=ms, ms_min=mn, n=n))
     return rows
 

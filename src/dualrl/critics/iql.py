@@ -5,8 +5,12 @@ Pure loss functions; the algorithm file (algos/iql.py) wires them into an update
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
 
 
 def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
@@ -31,3 +35,46 @@ def advantage_weights(target_q: jax.Array, v: jax.Array, beta: float,
                       max_weight: float) -> jax.Array:
     """w(s, a) = min(exp(β (Q − V)), max_weight): the AWR weights of SPEC §5."""
     return jnp.minimum(jnp.exp(beta * (target_q - v)), max_weight)
+
+
+def critic_step(critic_net: Any, value_net: Any, critic: TrainState, value: TrainState,
+                target_params: Any, batch: Any, expectile: float, gamma: float, tau: float):
+    """One IQL critic update, shared by every actor that sits on an IQL critic.
+
+    V(s) → upper expectile of the target min-Q over dataset actions; then Q(s, a) → TD
+    target with the updated V(s'); then Polyak target. Returns the new (critic, value,
+    target) and, for the actor, the target Q and V(s) of this batch.
+    """
+    target_q = critic_net.apply(target_params, batch.observations, batch.actions).min(axis=0)
+
+    def value_loss_fn(params):
+        v = value_net.apply(params, batch.observations)
+        return value_loss(target_q, v, expectile), v
+
+    (v_loss, v), v_grads = jax.value_and_grad(value_loss_fn, has_aux=True)(value.params)
+    value = value.apply_gradients(grads=v_grads)
+    next_v = value_net.apply(value.params, batch.next_observations)
+
+    def critic_loss_fn(params):
+        qs = critic_net.apply(params, batch.observations, batch.actions)
+        return q_loss(qs, batch.rewards, batch.dones, next_v, gamma), qs
+
+    (c_loss, qs), q_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(critic.params)
+    critic = critic.apply_gradients(grads=q_grads)
+    target_params = optax.incremental_update(critic.params, target_params, tau)
+    metrics = {"value_loss": v_loss, "critic_loss": c_loss, "q_mean": qs.mean(),
+               "v_mean": v.mean()}
+    return critic, value, target_params, target_q, v, metrics
+
+
+def init_critic_states(key: jax.Array, critic_net: Any, value_net: Any, obs_dim: int,
+                       act_dim: int, critic_lr: float, value_lr: float):
+    """(critic, value, target params) TrainStates for an IQL critic."""
+    k_critic, k_value = jax.random.split(key)
+    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+    critic_params = critic_net.init(k_critic, obs, act)
+    critic = TrainState.create(apply_fn=critic_net.apply, params=critic_params,
+                               tx=optax.adam(critic_lr))
+    value = TrainState.create(apply_fn=value_net.apply, params=value_net.init(k_value, obs),
+                              tx=optax.adam(value_lr))
+    return critic, value, jax.tree.map(jnp.copy, critic_params)

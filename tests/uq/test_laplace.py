@@ -1,0 +1,119 @@
+"""Last-layer Laplace against closed forms (Bayesian linear regression) and its uses."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dualrl.uq import (
+    fit_laplace,
+    gauss_newton_precision,
+    mixture_moments,
+    predictive,
+    sample_weights,
+    shift_distance,
+)
+from dualrl.uq.laplace import sampled_outputs, with_bias
+
+
+def _blr_data(n=400, f=5, k=2, noise=0.3, prior_precision=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    phi = rng.standard_normal((n, f))
+    w_true = rng.standard_normal((f + 1, k)) / np.sqrt(prior_precision)
+    y = with_bias(jnp.asarray(phi)) @ w_true + noise * rng.standard_normal((n, k))
+    return jnp.asarray(phi, jnp.float32), jnp.asarray(y, jnp.float32), w_true
+
+
+def test_matches_bayesian_linear_regression_posterior():
+    phi, y, _ = _blr_data()
+    noise, lam = 0.3, 2.0
+    x = np.asarray(with_bias(phi), np.float64)
+    # closed-form posterior: P = XᵀX/σ² + λI, mean = P⁻¹ Xᵀy/σ²
+    precision = x.T @ x / noise**2 + lam * np.eye(x.shape[1])
+    cov = np.linalg.inv(precision)
+    mean = cov @ x.T @ np.asarray(y, np.float64) / noise**2
+    inv_var = jnp.full(y.shape, 1.0 / noise**2)
+    post = fit_laplace(phi, jnp.ones(len(phi)), inv_var, jnp.asarray(mean, jnp.float32),
+                       jax.random.PRNGKey(0), num_samples=4000, prior_precision=lam)
+    for j in range(2):
+        p_j = np.asarray(post.chol[j] @ post.chol[j].T)
+        np.testing.assert_allclose(p_j, precision, rtol=1e-4)
+    # samples have the posterior mean and covariance
+    s = np.asarray(post.samples[:, :, 0], np.float64)
+    np.testing.assert_allclose(s.mean(0), mean[:, 0], atol=4 * np.sqrt(cov.diagonal().max()
+                                                                         / 4000) + 1e-4)
+    np.testing.assert_allclose(np.cov(s.T), cov, atol=0.15 * np.abs(cov).max())
+    # closed-form predictive variance φ̃ᵀ P⁻¹ φ̃ equals the exact one
+    test = phi[:7]
+    m, v = predictive(post, test)
+    xt = np.asarray(with_bias(test), np.float64)
+    np.testing.assert_allclose(np.asarray(v[:, 0]), np.einsum("bf,fg,bg->b", xt, cov, xt),
+                               rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(m), xt @ mean, rtol=1e-4, atol=1e-5)
+    # Monte Carlo predictive from the kept weight sets agrees with the closed form
+    mc = np.asarray(sampled_outputs(post, test))
+    np.testing.assert_allclose(mc.var(0)[:, 0], np.asarray(v[:, 0]), rtol=0.2)
+
+
+def test_chunked_precision_equals_direct_sum():
+    phi, y, _ = _blr_data(n=1000)
+    w = jnp.asarray(np.random.default_rng(1).uniform(0.1, 3.0, 1000), jnp.float32)
+    inv_var = jnp.asarray(np.random.default_rng(2).uniform(0.5, 2.0, (1000, 2)), jnp.float32)
+    h = gauss_newton_precision(phi, w, inv_var, temperature=2.0, chunk=128)
+    x = np.asarray(with_bias(phi), np.float64)
+    w_bar = np.asarray(w) / np.asarray(w).mean()
+    for j in range(2):
+        direct = (x * (w_bar * np.asarray(inv_var[:, j]))[:, None]).T @ x / 2.0
+        np.testing.assert_allclose(np.asarray(h[j]), direct, rtol=1e-4)
+
+
+@pytest.mark.parametrize("true_lambda", [0.1, 1.0, 10.0])
+def test_marginal_likelihood_recovers_prior_precision(true_lambda):
+    rng = np.random.default_rng(3)
+    f, k = 30, 4
+    phi = jnp.asarray(rng.standard_normal((2000, f)), jnp.float32)
+    w_true = rng.standard_normal((f + 1, k)) / np.sqrt(true_lambda)
+    inv_var = jnp.full((2000, k), 1.0)
+    post = fit_laplace(phi, jnp.ones(2000), inv_var, jnp.asarray(w_true, jnp.float32),
+                       jax.random.PRNGKey(0))
+    chosen = float(post.prior_precision)
+    assert true_lambda / 2.5 <= chosen <= true_lambda * 2.5, (true_lambda, chosen)
+
+
+def test_epistemic_variance_grows_away_from_data():
+    rng = np.random.default_rng(4)
+    phi = jnp.asarray(rng.uniform(-1, 1, (500, 3)), jnp.float32)
+    post = fit_laplace(phi, jnp.ones(500), jnp.ones((500, 1)), jnp.zeros((4, 1)),
+                       jax.random.PRNGKey(0), prior_precision=1.0)
+    near = jnp.zeros((1, 3))
+    far = jnp.full((1, 3), 10.0)
+    _, v_near = predictive(post, near)
+    _, v_far = predictive(post, far)
+    assert float(v_far[0, 0]) > 50 * float(v_near[0, 0])
+
+
+def test_sample_weights_shape_and_spread():
+    chol = jnp.stack([jnp.eye(3) * 2.0, jnp.eye(3) * 0.5])  # precisions 4 and 0.25
+    s = sample_weights(jnp.zeros((3, 2)), chol, jax.random.PRNGKey(0), 5000)
+    assert s.shape == (5000, 3, 2)
+    np.testing.assert_allclose(np.asarray(s.var(0)), [[0.25, 4.0]] * 3, rtol=0.1)
+
+
+def test_mixture_moments_equal_empirical_moments_of_samples():
+    key = jax.random.PRNGKey(0)
+    means = jax.random.normal(key, (10, 3, 2))
+    var = jnp.full((3, 2), 0.3)
+    mu, sig2 = mixture_moments(means, var)
+    # sample the mixture: pick a component uniformly, then its Gaussian
+    n = 400_000
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    comp = jax.random.randint(k1, (n,), 0, 10)
+    draws = means[comp] + jnp.sqrt(var) * jax.random.normal(k2, (n, 3, 2))
+    np.testing.assert_allclose(np.asarray(mu), np.asarray(draws.mean(0)), atol=0.01)
+    np.testing.assert_allclose(np.asarray(sig2), np.asarray(draws.var(0)), rtol=0.02)
+
+
+def test_shift_distance():
+    a = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+    b = jnp.array([[0.0, 0.0], [0.0, 3.0]])
+    np.testing.assert_allclose(np.asarray(shift_distance(a, b)), [0.0, 2.5])
