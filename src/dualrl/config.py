@@ -72,7 +72,8 @@ class TrainConfig:
         }
 
 
-# Presets per task family: {family: {preset: {"loop": {...}, "agent": {...}, "env": {...}}}}.
+# Presets per task family: {family: {preset: {"loop": {...}, "agent": {...}, "env": {...},
+# "<algo>": {...}}}}: "agent" applies to every algorithm, "<algo>" only to that one.
 PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "frozenlake": {
         # expectile 0.9 over-estimates through Frozen-Lake's wall self-loops (V drifted to
@@ -81,12 +82,16 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "loop": dict(offline_steps=10_000, online_steps=2_000, eval_every=1_000,
                          eval_episodes=50, checkpoint_every=2_000, scan_chunk=1_000),
             "agent": dict(hidden=(64, 64), expectile=0.7, beta=10.0),
+            "dual": dict(horizon=8, planner_hidden=(128, 128), planner_steps=3_000,
+                         distill_steps_per_round=300, refit_every=500, fit_samples=20_000),
             "env": dict(data_episodes=1_000),
         },
         "cpu": {
             "loop": dict(offline_steps=20_000, online_steps=50_000, eval_every=5_000,
                          eval_episodes=100, checkpoint_every=10_000, scan_chunk=1_000),
             "agent": dict(hidden=(128, 128), expectile=0.7, beta=10.0),
+            "dual": dict(horizon=8, planner_hidden=(128, 128), planner_steps=10_000,
+                         distill_steps_per_round=1_500, refit_every=2_000),
             "env": {},
         },
         "paper": {

@@ -8,6 +8,7 @@ feeds it batches that include fresh transitions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import flax
 import jax
@@ -123,7 +124,8 @@ class IQL(Agent):
         }
         return new_state, metrics
 
-    def act(self, state: IQLState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+    def act(self, state: IQLState, obs: jax.Array, key: jax.Array, explore: bool,
+            context: Any = None) -> jax.Array:
         mean, log_std = state.actor.apply_fn(state.actor.params, obs)
         if not explore:
             return mean

@@ -108,8 +108,8 @@ class TrajectoryPlanner:
     """Pure functions over a `PlannerState`; jitted once per planner object."""
 
     def __init__(self, config: PlannerConfig, obs_dim: int, act_dim: int):
-        if config.horizon < 2:
-            raise ValueError("the planner needs horizon >= 2 (s_1 is the transition slot)")
+        if config.horizon < 1:
+            raise ValueError("the planner needs horizon >= 1")
         self.config = config
         self.layout = Layout(config.horizon, obs_dim, act_dim)
         self.net = make_backbone(config, self.layout)
@@ -205,6 +205,8 @@ class TrajectoryPlanner:
                    steps: int | None = None, sampler: str = "ddim",
                    key: jax.Array | None = None) -> jax.Array:
         """P̂(s'|s, a) = p(s_1 | s_0 = s, a_0 = a): the s_1 slot of a plan."""
+        if self.layout.horizon < 2:
+            raise ValueError("a horizon-1 model has no s_1 slot: no transition model")
         plan = self.sample(params, s, noise, a, key, steps=steps or self.config.teacher_steps,
                            sampler=sampler)
         return self.layout.next_state_slot(plan)

@@ -6,7 +6,7 @@ them, fuse many updates with `lax.scan`, and checkpoint the state with no agent-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 
@@ -14,6 +14,16 @@ from dualrl.data.buffer import Batch
 
 AgentState = Any  # a pytree (flax struct dataclass of TrainStates, arrays, ...)
 Metrics = dict[str, jax.Array]
+
+
+class ActContext(NamedTuple):
+    """What an exploring agent may know of the previous step (e.g. for a dynamics-shift
+    term): the previous normalised observation and stored action, and whether this is the
+    first step of an episode (then there is no previous step)."""
+
+    prev_obs: jax.Array  # (B, ds)
+    prev_action: jax.Array  # (B, da)
+    first: jax.Array  # (B,) bool
 
 
 class Agent:
@@ -32,9 +42,19 @@ class Agent:
                ) -> tuple[AgentState, Metrics]:
         raise NotImplementedError
 
-    def act(self, state: AgentState, obs: jax.Array, key: jax.Array, explore: bool) -> jax.Array:
+    def act(self, state: AgentState, obs: jax.Array, key: jax.Array, explore: bool,
+            context: ActContext | None = None) -> jax.Array:
         """Actions for a batch of normalised observations (unclipped: the loop clips)."""
         raise NotImplementedError
+
+    def explore(self, state: AgentState, obs: jax.Array, key: jax.Array,
+                context: ActContext | None = None) -> tuple[jax.Array, Metrics]:
+        """Online acting: exploratory actions plus scalar diagnostics to log (pure)."""
+        return self.act(state, obs, key, True, context), {}
+
+    def diagnostics(self, state: AgentState) -> dict[str, float]:
+        """Host-side values logged with every evaluation (e.g. the refit prior precision)."""
+        return {}
 
     # ------------------------------------------------------------------ hooks
     def on_phase_start(self, state: AgentState, phase: str, buffer: Any,

@@ -31,13 +31,13 @@ from dualrl.data.dataset import Dataset
 from dualrl.data.io import load_dataset
 from dualrl.data.normalizer import Normalizer
 from dualrl.envs.registry import get_task
-from dualrl.o2o.agent import Agent
+from dualrl.o2o.agent import ActContext, Agent
 from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dualrl.o2o.evaluation import Evaluator
 from dualrl.o2o.rundir import RunDir
 
 # Independent key streams, one per purpose (fold_in constants).
-_INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK = range(5)
+_INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK, _PRETRAIN = range(6)
 _EVAL_SEED_OFFSET = 1_000_003
 _EPISODE_SEED_OFFSET = 7_919
 
@@ -55,6 +55,7 @@ class Progress:
     """Where a run is; saved in every checkpoint."""
 
     phase: str = "offline"
+    pretrained: bool = False  # the agent's offline pre-training stages are done
     offline_step: int = 0
     online_step: int = 0
     online_episode: int = 0
@@ -114,10 +115,12 @@ class O2ORun:
         space = self.env_online.action_space
         self.act_low, self.act_high = np.asarray(space.low), np.asarray(space.high)
         self.one_hot_actions = bool(getattr(self.env_online.unwrapped, "one_hot_actions", False))
+        if self.run_dir is not None and hasattr(self.agent, "stage_dir"):
+            self.agent.stage_dir = self.run_dir.path / "stages"
         self._act = jax.jit(self.agent.act, static_argnames="explore")
-        self._act_explore = jax.jit(
-            lambda state, obs, key, t: self.agent.act(state, obs, jax.random.fold_in(key, t),
-                                                      explore=True)
+        self._explore = jax.jit(
+            lambda state, obs, key, t, ctx: self.agent.explore(
+                state, obs, jax.random.fold_in(key, t), ctx)
         )
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
                                               self.loop.online_ratio)
@@ -184,6 +187,14 @@ class O2ORun:
                    disable=not loop.progress, desc=f"{self.config.algo} {self.config.task}",
                    dynamic_ncols=True, mininterval=1.0)
         if p.phase == "offline":
+            if not p.pretrained:  # e.g. DUAL's planner + distillation stages
+                self.agent_state = self.agent.on_phase_start(
+                    self.agent_state, "offline", self.buffer, self.buffer_state,
+                    jax.random.fold_in(self.key, _PRETRAIN),
+                )
+                p.pretrained = True
+                p.wall_seconds = time.perf_counter() - start
+                self._checkpoint("pretrained")
             self._offline_phase(bar, start)
             p.phase = "online"
             self.agent_state = self.agent.on_phase_start(
@@ -242,6 +253,8 @@ class O2ORun:
         hook_key = jax.random.fold_in(self.key, _HOOK)
         names = _metric_names(self.agent, self.agent_state, self.buffer_state)
         acc = {k: jnp.asarray(p.metric_sums.get(k, 0.0), jnp.float32) for k in names}
+        prev_obs = np.zeros((1, self.dataset.obs_dim), np.float32)
+        prev_action = np.zeros((1, self.dataset.act_dim), np.float32)
         p.metric_sums = {}
         episode_id0 = self.buffer.n_offline_episodes
         obs = None
@@ -256,10 +269,12 @@ class O2ORun:
                     p.metric_sums = {}
                     next_checkpoint = _next_multiple(t, loop.checkpoint_every)
                 obs, _ = env.reset(seed=self._episode_seed(p.online_episode))
+                first = True
             norm_obs = self.normalizer(np.asarray(obs, np.float32))[None]
-            action = np.asarray(
-                self._act_explore(self.agent_state, norm_obs, act_key, np.int32(t))
-            )[0]
+            context = ActContext(prev_obs, prev_action, np.array([first]))
+            action, info = self._explore(self.agent_state, norm_obs, act_key, np.int32(t),
+                                         context)
+            action = np.asarray(action)[0]
             action = np.clip(action, self.act_low, self.act_high)
             next_obs, reward, terminated, truncated, _ = env.step(action)
             stored_action = action
@@ -270,8 +285,10 @@ class O2ORun:
                 obs, stored_action, reward, next_obs, terminated, episode_id0 + p.online_episode
             )
             self.agent_state, self.buffer_state, acc = self._online_step(
-                self.agent_state, self.buffer_state, transition, np.int32(t), update_key, acc
+                self.agent_state, self.buffer_state, transition, np.int32(t), update_key, acc,
+                info,
             )
+            prev_obs, prev_action, first = norm_obs, stored_action[None], False
             p.online_step = t + 1
             p.metric_count += loop.utd
             bar.update(1)
@@ -326,6 +343,7 @@ class O2ORun:
             "total_step": p.offline_step + p.online_step,
             **result,
             **diag,
+            **self.agent.diagnostics(self.agent_state),
             "wall_seconds": round(time.perf_counter() - start, 3),
         }
         p.records.append(record)
@@ -390,7 +408,7 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
     """Store one transition and run `utd` updates, in one compiled call."""
 
     @partial(jax.jit, donate_argnums=(0, 1, 5))
-    def online_step(state, buffer_state, transition: Transition, t, key, acc):
+    def online_step(state, buffer_state, transition: Transition, t, key, acc, act_info):
         buffer_state = add_transition(buffer_state, transition)
         step_key = jax.random.fold_in(key, t)
 
@@ -400,18 +418,25 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
             return agent.update(st, batch, k_update)
 
         state, metrics = jax.lax.scan(body, state, jnp.arange(utd))
-        acc = {k: acc[k] + metrics[k].sum() for k in acc}
+        # acting diagnostics count once per step; × utd so one divisor serves both
+        sums = {**{k: v.sum() for k, v in metrics.items()},
+                **{k: v * utd for k, v in act_info.items()}}
+        acc = {k: acc[k] + sums[k] for k in acc}
         return state, buffer_state, acc
 
     return online_step
 
 
 def _metric_names(agent: Agent, state, buffer_state) -> list[str]:
-    """The metric names an update produces, found by abstract evaluation (no compute)."""
+    """The names an update and an exploring action report (abstract evaluation, no compute)."""
     key = jax.random.PRNGKey(0)
     batch = jax.eval_shape(lambda b: ReplayBuffer.sample(b, key, 2, None), buffer_state)
     _, metrics = jax.eval_shape(agent.update, state, batch, key)
-    return sorted(metrics)
+    obs = jax.ShapeDtypeStruct((1, batch.observations.shape[1]), jnp.float32)
+    act = jax.ShapeDtypeStruct((1, batch.actions.shape[1]), jnp.float32)
+    ctx = ActContext(obs, act, jax.ShapeDtypeStruct((1,), jnp.bool_))
+    _, info = jax.eval_shape(agent.explore, state, obs, key, ctx)
+    return sorted({*metrics, *info})
 
 
 def train(config: TrainConfig, out: str | Path | None = None) -> dict[str, Any]:

@@ -1,0 +1,374 @@
+"""DUAL (SPEC §2–§8): diffusion planner -> 1-step student actor on an IQL critic -> last-layer
+Laplace -> shift-aware ensemble acting.
+
+Offline (the `on_phase_start("offline")` hook, each stage checkpointed): fit the trajectory
+planner, distil it to a one-step student; the student becomes the actor. Then the shared loop
+trains critic + actor. Online (the `on_phase_start("online")` hook and every `refit_every`
+steps): fit the last-layer Laplace posterior and draw the M weight sets; act with Eq. 7–8.
+
+The actor's mean is the a_0 slot of the student's output for z = 0 with s_0 inpainted:
+μ(s) = c · (W_a φ(s) + b_a), c = −σ_1 for the v-parameterisation (x̂ = α z − σ v̂ at t = 1,
+z = 0), so μ is linear in the head rows W_a: those rows get the Laplace posterior. Weight
+samples are stored as deviations from the MAP at fit time and added to the CURRENT head when
+acting, so the ensemble stays centred on the actor as it keeps training online.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training.train_state import TrainState
+
+from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, gaussian_log_prob
+from dualrl.critics import iql as iql_loss
+from dualrl.critics.networks import QEnsemble, ValueNet
+from dualrl.data.buffer import Batch, BufferState, sample_indices
+from dualrl.diffusion.conditioning import inpaint
+from dualrl.diffusion.parameterization import to_x_eps
+from dualrl.diffusion.planner import PlannerConfig, TrajectoryPlanner
+from dualrl.nn.denoisers import MLPDenoiser
+from dualrl.o2o.agent import ActContext, Agent, Metrics
+from dualrl.uq.laplace import fit_laplace, with_bias
+from dualrl.uq.mixture import mixture_moments, shift_distance
+
+UQ_MODES = ("laplace", "sampling", "la-elbo", "none")
+
+
+@dataclass
+class DUALConfig:
+    # planner and distillation (SPEC §2–§4)
+    horizon: int = 8
+    planner_hidden: tuple[int, ...] = (256, 256, 256)
+    teacher_steps: int = 16
+    planner_steps: int = 20_000
+    distill_steps_per_round: int = 3_000
+    planner_lr: float = 3e-4
+    use_planner: bool = True  # False: "w/o planner" — action-only diffusion (horizon 1)
+    # IQL critic (SPEC §7)
+    hidden: tuple[int, ...] = (256, 256)
+    critic_lr: float = 3e-4
+    value_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    expectile: float = 0.7
+    beta: float = 3.0
+    max_weight: float = 100.0
+    # actor (SPEC §5)
+    actor_lr: float = 3e-4
+    transition_weight: float = 1.0
+    freeze_transition: bool = False  # keep the offline transition model for the shift term
+    # uncertainty and acting (SPEC §6)
+    uq: str = "laplace"  # "laplace" | "sampling" (latent z sub-policies) | "la-elbo" | "none"
+    epistemic: bool = True  # False: "w/o epistemic UQ" (σ_ψ only)
+    num_samples: int = 10
+    refit_every: int = 5_000
+    fit_samples: int = 100_000
+    temperature: float = 1.0
+    shift_weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.uq not in UQ_MODES:
+            raise ValueError(f"uq (--dual.uq) must be one of {', '.join(UQ_MODES)}, got {self.uq}")
+        if self.teacher_steps < 2 or self.teacher_steps & (self.teacher_steps - 1):
+            raise ValueError("teacher_steps must be a power of two >= 2")
+        if self.num_samples < 1 or self.refit_every < 1 or self.fit_samples < 2:
+            raise ValueError("num_samples, refit_every >= 1 and fit_samples >= 2 required")
+
+
+class DUALActor(nn.Module):
+    """The distilled student (features + linear head) plus a state-dependent log-std head."""
+
+    out_dim: int
+    act_dim: int
+    hidden: tuple[int, ...]
+
+    def setup(self) -> None:
+        self.student = MLPDenoiser(out_dim=self.out_dim, hidden=self.hidden)
+        self.log_std_head = nn.Dense(self.act_dim)
+
+    def features(self, z: jax.Array, t: jax.Array) -> jax.Array:
+        return self.student.features(z, t)
+
+    def head(self, phi: jax.Array) -> jax.Array:
+        return self.student.head(phi)
+
+    def log_std(self, phi: jax.Array) -> jax.Array:
+        return jnp.clip(self.log_std_head(phi), LOG_STD_MIN, LOG_STD_MAX)
+
+    def __call__(self, z: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+        phi = self.features(z, t)
+        return self.head(phi), self.log_std(phi)
+
+
+@flax.struct.dataclass
+class DUALState:
+    actor: TrainState
+    critic: TrainState
+    value: TrainState
+    target_critic_params: Any
+    frozen_params: Any  # with freeze_transition: the offline actor, used for ŝ; else {}
+    deltas: jax.Array  # (M, F+1, da) posterior weight draws minus the MAP at fit time
+    latents: jax.Array  # (M, D) latent draws for the "w sampling" ablation
+    prior_precision: jax.Array  # λ chosen at the last refit
+    refits: jax.Array
+    steps: jax.Array
+
+
+class DUAL(Agent):
+    name = "dual"
+
+    def __init__(self, config: DUALConfig):
+        self.config = config
+        self.critic_net = QEnsemble(num_qs=2, hidden=config.hidden)
+        self.value_net = ValueNet(hidden=config.hidden)
+        self.stage_dir: Path | None = None  # set by the loop: where stage checkpoints go
+        self.log = print
+
+    # ------------------------------------------------------------------ set-up
+    def planner_config(self) -> PlannerConfig:
+        cfg = self.config
+        return PlannerConfig(
+            horizon=cfg.horizon if cfg.use_planner else 1, hidden=cfg.planner_hidden,
+            teacher_steps=cfg.teacher_steps, train_steps=cfg.planner_steps, lr=cfg.planner_lr,
+            transition_condition_prob=0.5 if cfg.use_planner else 0.0,
+        )
+
+    def init(self, key: jax.Array, obs_dim: int, act_dim: int) -> DUALState:
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.planner = TrajectoryPlanner(self.planner_config(), obs_dim, act_dim)
+        lay = self.planner.layout
+        self.actor_net = DUALActor(out_dim=lay.dim, act_dim=act_dim,
+                                   hidden=self.config.planner_hidden)
+        alpha1, sigma1 = self.planner.schedule.alpha_sigma(jnp.ones(()))
+        self.alpha1, self.sigma1 = float(alpha1), float(sigma1)
+        kind = self.planner.config.parameterization
+        # μ = coef · (W_a φ + b_a) when z = 0 in the a_0 slots (see module docstring)
+        self.head_coef = {"v": -self.sigma1, "x0": 1.0, "eps": -self.sigma1 / self.alpha1}[kind]
+        return jax.jit(self._init, static_argnums=(1, 2))(key, obs_dim, act_dim)
+
+    def _init(self, key: jax.Array, obs_dim: int, act_dim: int) -> DUALState:
+        cfg = self.config
+        k_actor, k_critic = jax.random.split(key)
+        lay = self.planner.layout
+        actor_params = self.actor_net.init(k_actor, jnp.zeros((1, lay.dim)), jnp.ones((1,)))
+        critic, value, target = iql_loss.init_critic_states(
+            k_critic, self.critic_net, self.value_net, obs_dim, act_dim, cfg.critic_lr,
+            cfg.value_lr)
+        feat = cfg.planner_hidden[-1]
+        return DUALState(
+            actor=TrainState.create(apply_fn=self.actor_net.apply, params=actor_params,
+                                    tx=optax.adam(cfg.actor_lr)),
+            critic=critic, value=value, target_critic_params=target,
+            frozen_params=self._frozen_copy(actor_params),
+            deltas=jnp.zeros((cfg.num_samples, feat + 1, act_dim)),
+            latents=jnp.zeros((cfg.num_samples, lay.dim)),
+            prior_precision=jnp.zeros(()), refits=jnp.zeros((), jnp.int32),
+            steps=jnp.zeros((), jnp.int32),
+        )
+
+    # ------------------------------------------------------------ the student
+    def _x_hat(self, params, z: jax.Array, s: jax.Array, a: jax.Array | None = None):
+        """One student call at t = 1: (x̂ with the condition inpainted, features φ)."""
+        lay = self.planner.layout
+        mask = lay.slot_mask(1, 0 if a is None else 1)
+        values = lay.condition_values(s, a)
+        inp = inpaint(z, mask, values)
+        phi = self.actor_net.apply(params, inp, jnp.ones((s.shape[0],)),
+                                   method=DUALActor.features)
+        out = self.actor_net.apply(params, phi, method=DUALActor.head)
+        x, _ = to_x_eps(self.planner.config.parameterization, out, inp, self.alpha1, self.sigma1)
+        return inpaint(x, mask, values), phi
+
+    def policy_parts(self, params, s: jax.Array):
+        """μ(s) (z = 0), log σ_ψ(s) and φ(s) from ONE network pass."""
+        x, phi = self._x_hat(params, jnp.zeros((s.shape[0], self.planner.layout.dim)), s)
+        log_std = self.actor_net.apply(params, phi, method=DUALActor.log_std)
+        return self.planner.layout.action_slot(x), log_std, phi
+
+    def predict_next(self, params, s: jax.Array, a: jax.Array) -> jax.Array:
+        """ŝ_1 = mean of P̂(· | s, a): the s_1 slot for z = 0 with s_0, a_0 inpainted."""
+        x, _ = self._x_hat(params, jnp.zeros((s.shape[0], self.planner.layout.dim)), s, a)
+        return self.planner.layout.next_state_slot(x)
+
+    def head_weights(self, params) -> jax.Array:
+        """W_eff (F+1, da): μ = φ̃ W_eff, the linear model the Laplace fit is about."""
+        out = params["params"]["student"]["output"]
+        sl = slice(self.obs_dim, self.obs_dim + self.act_dim)
+        w = jnp.concatenate([out["kernel"][:, sl], out["bias"][None, sl]], axis=0)
+        return self.head_coef * w
+
+    # ----------------------------------------------------------------- update
+    def update(self, state: DUALState, batch: Batch, key: jax.Array) -> tuple[DUALState, Metrics]:
+        cfg = self.config
+        critic, value, target, target_q, v, critic_metrics = iql_loss.critic_step(
+            self.critic_net, self.value_net, state.critic, state.value,
+            state.target_critic_params, batch, cfg.expectile, cfg.gamma, cfg.tau)
+        weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
+        use_transition = cfg.use_planner and cfg.transition_weight > 0
+
+        def actor_loss_fn(params):
+            mean, log_std, _ = self.policy_parts(params, batch.observations)
+            nll = -(weights * gaussian_log_prob(batch.actions, mean, log_std)).mean()
+            trans = jnp.zeros(())
+            if use_transition:
+                s1 = self.predict_next(params, batch.observations, batch.actions)
+                trans = jnp.mean((s1 - batch.next_observations) ** 2)
+            return nll + cfg.transition_weight * trans, (nll, trans, log_std)
+
+        (_, (nll, trans, log_std)), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
+            state.actor.params)
+        actor = state.actor.apply_gradients(grads=grads)
+        new = state.replace(actor=actor, critic=critic, value=value, target_critic_params=target,
+                            steps=state.steps + 1)
+        return new, {**critic_metrics, "actor_loss": nll, "transition_loss": trans,
+                     "adv_weight_mean": weights.mean(), "actor_std": jnp.exp(log_std).mean()}
+
+    # ----------------------------------------------------------------- acting
+    def act(self, state: DUALState, obs: jax.Array, key: jax.Array, explore: bool,
+            context: ActContext | None = None) -> jax.Array:
+        if not explore:  # evaluation: μ(s) of W^MAP
+            return self.policy_parts(state.actor.params, obs)[0]
+        return self.explore(state, obs, key, context)[0]
+
+    def explore(self, state: DUALState, obs: jax.Array, key: jax.Array,
+                context: ActContext | None = None) -> tuple[jax.Array, Metrics]:
+        """Eq. 7–8: mixture of the M sub-policies, widened by λ_shift · d(ŝ_t, s_t)."""
+        cfg = self.config
+        params = state.actor.params
+        mean, log_std, phi = self.policy_parts(params, obs)
+        aleatoric = jnp.exp(2.0 * log_std)
+        if cfg.epistemic and cfg.uq in ("laplace", "la-elbo"):
+            means = mean[None] + jnp.einsum("bf,mfk->mbk", with_bias(phi), state.deltas)
+        elif cfg.epistemic and cfg.uq == "sampling":
+            def sub_policy(z):
+                x, _ = self._x_hat(params, jnp.broadcast_to(z, (obs.shape[0], z.shape[-1])), obs)
+                return self.planner.layout.action_slot(x)
+
+            means = jax.vmap(sub_policy)(state.latents)
+        else:
+            means = mean[None]
+        mu, var = mixture_moments(means, aleatoric)
+        shift = jnp.zeros(obs.shape[0])
+        if context is not None and cfg.use_planner and cfg.shift_weight > 0:
+            transition_params = state.frozen_params if cfg.freeze_transition else params
+            predicted = self.predict_next(transition_params, context.prev_obs,
+                                          context.prev_action)
+            shift = jnp.where(context.first, 0.0, shift_distance(predicted, obs))
+        total_var = var + cfg.shift_weight * shift[:, None]
+        action = mu + jnp.sqrt(total_var) * jax.random.normal(key, mu.shape)
+        info = {
+            "epistemic_std": jnp.sqrt(jnp.maximum(var - aleatoric, 0.0)).mean(),
+            "aleatoric_std": jnp.sqrt(aleatoric).mean(),
+            "shift_distance": shift.mean(),
+            "action_std": jnp.sqrt(total_var).mean(),
+        }
+        return action, info
+
+    # ------------------------------------------------------------------ hooks
+    def on_phase_start(self, state: DUALState, phase: str, buffer: Any,
+                       buffer_state: BufferState, key: jax.Array) -> DUALState:
+        if phase == "offline":
+            return self._pretrain(state, buffer_state, key)
+        state = state.replace(frozen_params=self._frozen_copy(state.actor.params))
+        return self.refit(state, buffer_state, jax.random.fold_in(key, 0))
+
+    def _frozen_copy(self, params):
+        """A copy of the actor for the frozen transition model ({} when not frozen, so no
+        buffer is held twice)."""
+        return jax.tree.map(jnp.copy, params) if self.config.freeze_transition else {}
+
+    def on_online_step(self, state: DUALState, step: int, buffer: Any,
+                       buffer_state: BufferState, key: jax.Array) -> DUALState:
+        if step % self.config.refit_every == 0:
+            return self.refit(state, buffer_state, jax.random.fold_in(key, step))
+        return state
+
+    def refit(self, state: DUALState, buffer_state: BufferState, key: jax.Array) -> DUALState:
+        """Fit the last-layer Laplace on up to `fit_samples` transitions of B; draw M sets."""
+        if not self.config.epistemic or self.config.uq == "none":
+            return state
+        n = min(self.config.fit_samples, int(buffer_state.size))
+        if not hasattr(self, "_refit_jit"):
+            self._refit_jit = jax.jit(self._refit, static_argnums=3)
+        return self._refit_jit(state, buffer_state, key, n)
+
+    def _refit(self, state: DUALState, buffer_state: BufferState, key: jax.Array,
+               n: int) -> DUALState:
+        cfg = self.config
+        k_idx, k_draw = jax.random.split(key)
+        if cfg.uq == "sampling":
+            latents = jax.random.normal(k_draw, state.latents.shape)
+            return state.replace(latents=latents, refits=state.refits + 1)
+        idx = sample_indices(buffer_state, k_idx, n, None)
+        obs = buffer_state.observations[idx]
+        act = buffer_state.actions[idx]
+        params = state.actor.params
+        _, log_std, phi = self.policy_parts(params, obs)
+        if cfg.uq == "la-elbo":  # unweighted squared-error (diffusion) loss in the raw head
+            weights = jnp.ones(n)
+            inv_var = jnp.full((n, self.act_dim), 1.0 / self.head_coef**2)
+        else:  # the actor loss of Eq. 5: advantage weights, σ_ψ(s)²
+            target_q = self.critic_net.apply(state.target_critic_params, obs, act).min(axis=0)
+            v = self.value_net.apply(state.value.params, obs)
+            weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
+            inv_var = jnp.exp(-2.0 * log_std)
+        w_map = self.head_weights(params)
+        post = fit_laplace(phi, weights, inv_var, w_map, k_draw, cfg.num_samples,
+                           cfg.temperature)
+        return state.replace(deltas=post.samples - w_map[None],
+                             prior_precision=post.prior_precision, refits=state.refits + 1)
+
+    def diagnostics(self, state: DUALState) -> dict[str, float]:
+        return {"refit_lambda": float(state.prior_precision), "refits": int(state.refits)}
+
+    # -------------------------------------------------------------- pretraining
+    def _pretrain(self, state: DUALState, buffer_state: BufferState, key: jax.Array) -> DUALState:
+        """Planner fit then progressive distillation; each stage checkpointed in stage_dir."""
+        from dualrl.diffusion.distill import DistillConfig, progressive_distill
+        from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+        cfg, planner = self.config, self.planner
+
+        def stage(name: str, compute, template):
+            path = None if self.stage_dir is None else self.stage_dir / name
+            if path is not None and latest_checkpoint(path) is not None:
+                restored, _, _ = load_checkpoint(latest_checkpoint(path), template)
+                self.log(f"dual: reusing the finished stage '{name}' from {path}")
+                return jax.device_put(restored)
+            result = compute()
+            if path is not None:
+                save_checkpoint(path, name, result, {}, {"stage": name})
+            return result
+
+        def fit():
+            st = planner.init(jax.random.fold_in(key, 1))
+            done, chunk = 0, 500
+            while done < cfg.planner_steps:
+                n = min(chunk, cfg.planner_steps - done)
+                st, loss = planner.train_chunk(st, buffer_state, jax.random.fold_in(key, done),
+                                               n, planner.config.batch_size)
+                done += n
+            self.log(f"dual: planner trained ({cfg.planner_steps} steps, loss {float(loss):.4f})")
+            return st
+
+        teacher = stage("planner", fit, planner.init(jax.random.PRNGKey(0)))
+
+        def distill():
+            student, reports = progressive_distill(
+                planner, teacher, buffer_state, DistillConfig(cfg.distill_steps_per_round),
+                jax.random.fold_in(key, 2), log=lambda r: self.log(f"dual: distill {r}"))
+            return student
+
+        student = stage("student", distill, teacher)
+        params = flax.core.unfreeze(state.actor.params)
+        params["params"]["student"] = student.ema_params["params"]
+        actor = TrainState.create(apply_fn=self.actor_net.apply, params=params,
+                                  tx=optax.adam(cfg.actor_lr))
+        return state.replace(actor=actor, frozen_params=self._frozen_copy(params))
