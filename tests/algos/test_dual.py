@@ -86,7 +86,9 @@ def test_shift_distance_is_larger_under_a_dynamics_shift():
     from dualrl.collect.qlearning import collect_qlearning
     from dualrl.envs.frozenlake import FrozenLakeShiftEnv
 
-    config = tiny_config(online_steps=0, planner_steps=1500, distill_steps_per_round=150)
+    config = tiny_config(online_steps=0, planner_steps=2000, distill_steps_per_round=200,
+                         planner_hidden=(64, 64))
+    config.loop.offline_steps = 1000
     run = O2ORun(config)
     run.run()
     agent, state = run.agent, run.agent_state
@@ -100,7 +102,7 @@ def test_shift_distance_is_larger_under_a_dynamics_shift():
         return float(info["shift_distance"])
 
     no_shift, shifted = mean_shift(0.0), mean_shift(0.3)
-    assert shifted > 1.5 * no_shift, (no_shift, shifted)
+    assert shifted > 2.0 * no_shift, (no_shift, shifted)
 
 
 def test_ablation_switches_change_acting():
