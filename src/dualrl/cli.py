@@ -223,25 +223,32 @@ def _fmt(v: Any) -> str:
 
 
 def cmd_demo(argv: list[str]) -> int:
+    from dualrl.experiments.plots import plot_learning_curves
     from dualrl.o2o.loop import train
 
-    parser = _Parser(prog="dualrl demo", description="IQL on frozenlake-shift (~10 min on CPU)")
+    parser = _Parser(prog="dualrl demo",
+                     description="DUAL and IQL on frozenlake-shift, side by side (CPU minutes)")
     parser.add_argument("--out", default=None, help="run directory (default runs/demo-<time>)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--online-steps", default="30000")
+    parser.add_argument("--algos", default="dual,iql")
     args = parser.parse_args(argv)
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     summaries = []
-    for algo in ("iql",):
+    for algo in args.algos.split(","):
         config, _ = build_train_config(
             ["--algo", algo, "--task", "frozenlake-shift", "--preset", args.preset,
-             "--seed", str(args.seed)]
+             "--seed", str(args.seed), "--online-steps", args.online_steps]
         )
         summaries.append(train(config, out / algo))
+    png = plot_learning_curves([out / a for a in args.algos.split(",")],
+                               out / "learning_curves.png", "frozenlake-shift (slip 0.0 → 0.3)",
+                               offline_steps=config.loop.offline_steps)
     print()
     print("frozenlake-shift: slip 0.0 offline -> 0.3 online; score = 100 x success rate")
     print(format_table(summaries))
-    print(f"runs written to {out}")
+    print(f"runs written to {out}; learning curves: {png}")
     return 0
 
 

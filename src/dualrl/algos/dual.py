@@ -177,10 +177,12 @@ class DUAL(Agent):
     def _x_hat(self, params, z: jax.Array, s: jax.Array, a: jax.Array | None = None):
         """One student call at t = 1: (x̂ with the condition inpainted, features φ)."""
         lay = self.planner.layout
-        mask = lay.slot_mask(1, 0 if a is None else 1)
-        values = lay.condition_values(s, a)
+        return self._x_hat_masked(params, z, lay.slot_mask(1, 0 if a is None else 1),
+                                  lay.condition_values(s, a))
+
+    def _x_hat_masked(self, params, z: jax.Array, mask: jax.Array, values: jax.Array):
         inp = inpaint(z, mask, values)
-        phi = self.actor_net.apply(params, inp, jnp.ones((s.shape[0],)),
+        phi = self.actor_net.apply(params, inp, jnp.ones((z.shape[0],)),
                                    method=DUALActor.features)
         out = self.actor_net.apply(params, phi, method=DUALActor.head)
         x, _ = to_x_eps(self.planner.config.parameterization, out, inp, self.alpha1, self.sigma1)
@@ -242,7 +244,25 @@ class DUAL(Agent):
         """Eq. 7–8: mixture of the M sub-policies, widened by λ_shift · d(ŝ_t, s_t)."""
         cfg = self.config
         params = state.actor.params
-        mean, log_std, phi = self.policy_parts(params, obs)
+        lay = self.planner.layout
+        use_shift = context is not None and cfg.use_planner and cfg.shift_weight > 0
+        predicted = None
+        if use_shift and not cfg.freeze_transition:
+            # acting and the transition prediction for the previous step in ONE network call
+            b = obs.shape[0]
+            mask = jnp.concatenate([jnp.broadcast_to(lay.slot_mask(1, 0), (b, lay.dim)),
+                                    jnp.broadcast_to(lay.slot_mask(1, 1), (b, lay.dim))])
+            values = jnp.concatenate([lay.condition_values(obs),
+                                      lay.condition_values(context.prev_obs,
+                                                           context.prev_action)])
+            x, phi_all = self._x_hat_masked(params, jnp.zeros((2 * b, lay.dim)), mask, values)
+            mean, phi, predicted = lay.action_slot(x[:b]), phi_all[:b], lay.next_state_slot(x[b:])
+            log_std = self.actor_net.apply(params, phi, method=DUALActor.log_std)
+        else:
+            mean, log_std, phi = self.policy_parts(params, obs)
+            if use_shift:
+                predicted = self.predict_next(state.frozen_params, context.prev_obs,
+                                              context.prev_action)
         aleatoric = jnp.exp(2.0 * log_std)
         if cfg.epistemic and cfg.uq in ("laplace", "la-elbo"):
             means = mean[None] + jnp.einsum("bf,mfk->mbk", with_bias(phi), state.deltas)
@@ -256,10 +276,7 @@ class DUAL(Agent):
             means = mean[None]
         mu, var = mixture_moments(means, aleatoric)
         shift = jnp.zeros(obs.shape[0])
-        if context is not None and cfg.use_planner and cfg.shift_weight > 0:
-            transition_params = state.frozen_params if cfg.freeze_transition else params
-            predicted = self.predict_next(transition_params, context.prev_obs,
-                                          context.prev_action)
+        if predicted is not None:
             shift = jnp.where(context.first, 0.0, shift_distance(predicted, obs))
         total_var = var + cfg.shift_weight * shift[:, None]
         action = mu + jnp.sqrt(total_var) * jax.random.normal(key, mu.shape)
@@ -294,14 +311,14 @@ class DUAL(Agent):
         """Fit the last-layer Laplace on up to `fit_samples` transitions of B; draw M sets."""
         if not self.config.epistemic or self.config.uq == "none":
             return state
-        n = min(self.config.fit_samples, int(buffer_state.size))
-        if not hasattr(self, "_refit_jit"):
-            self._refit_jit = jax.jit(self._refit, static_argnums=3)
-        return self._refit_jit(state, buffer_state, key, n)
+        if not hasattr(self, "_refit_jit"):  # one compile: the row count is static
+            self._refit_jit = jax.jit(self._refit)
+        return self._refit_jit(state, buffer_state, key)
 
-    def _refit(self, state: DUALState, buffer_state: BufferState, key: jax.Array,
-               n: int) -> DUALState:
+    def _refit(self, state: DUALState, buffer_state: BufferState, key: jax.Array) -> DUALState:
         cfg = self.config
+        n = cfg.fit_samples  # rows drawn uniformly from B; a smaller B is drawn with replacement
+        data_scale = jnp.minimum(buffer_state.size, n) / n
         k_idx, k_draw = jax.random.split(key)
         if cfg.uq == "sampling":
             latents = jax.random.normal(k_draw, state.latents.shape)
@@ -321,7 +338,7 @@ class DUAL(Agent):
             inv_var = jnp.exp(-2.0 * log_std)
         w_map = self.head_weights(params)
         post = fit_laplace(phi, weights, inv_var, w_map, k_draw, cfg.num_samples,
-                           cfg.temperature)
+                           cfg.temperature, data_scale=data_scale)
         return state.replace(deltas=post.samples - w_map[None],
                              prior_precision=post.prior_precision, refits=state.refits + 1)
 

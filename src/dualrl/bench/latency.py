@@ -7,7 +7,7 @@ the network input z is for the forward pass) with `block_until_ready`; medians a
 over repeated calls made round-robin (one of each per round).
 
 Output: a JSON list, one object per measurement, with keys method (`forward` | `policy` |
-methods added later), backbone, steps, batch, ms_median, ms_min, n.
+`dual`), backbone, steps, batch, ms_median, ms_min, n.
 """
 
 from __future__ import annotations
@@ -53,9 +53,26 @@ def planner_for(backbone: str, horizon: int, obs_dim: int, act_dim: int):
     return planner, planner.init(jax.random.PRNGKey(0)).ema_params
 
 
+def dual_call(horizon: int, obs_dim: int, act_dim: int, batch: int) -> Callable[[], Any]:
+    """DUAL's exploring action (SPEC §6, Eq. 7–8) with M = 10 Laplace weight sets and the
+    shift term: one student pass over [s_t; (s_{t−1}, a_{t−1})] + one batched matmul."""
+    from dualrl.algos.dual import DUAL, DUALConfig
+    from dualrl.o2o.agent import ActContext
+
+    agent = DUAL(DUALConfig(horizon=horizon, planner_hidden=(256, 256, 256), num_samples=10))
+    state = agent.init(jax.random.PRNGKey(0), obs_dim, act_dim)
+    state = state.replace(deltas=0.01 * jax.random.normal(jax.random.PRNGKey(1),
+                                                          state.deltas.shape))
+    obs = jnp.ones((batch, obs_dim)) * 0.1
+    ctx = ActContext(obs, jnp.zeros((batch, act_dim)), jnp.zeros((batch,), bool))
+    explore = jax.jit(agent.explore)
+    key = jax.random.PRNGKey(2)
+    return lambda: explore(state, obs, key, ctx)[0]
+
+
 def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
                    steps: tuple[int, ...], batches: tuple[int, ...], budget_s: float,
-                   ) -> list[dict[str, Any]]:
+                   dual: bool = True) -> list[dict[str, Any]]:
     planner, params = planner_for(backbone, horizon, obs_dim, act_dim)
     rows = []
     for batch in batches:
@@ -69,8 +86,11 @@ def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
             act = jax.jit(lambda p, s, z, k=k: planner.layout.action_slot(
                 planner._sample(p, s, z, steps=k)))
             calls.append(lambda act=act: act(params, s, z))  # noqa: B023
-        results = time_interleaved(calls, budget_s)
         labels = [("forward", 1)] + [("policy", k) for k in steps]
+        if backbone == "mlp" and dual:
+            calls.append(dual_call(horizon, obs_dim, act_dim, batch))
+            labels.append(("dual", 1))
+        results = time_interleaved(calls, budget_s)
         for (method, k), (ms, mn, n) in zip(labels, results, strict=True):
             rows.append(dict(method=method, backbone=backbone, steps=k, batch=batch,
                              ms_median=ms, ms_min=mn, n=n))
@@ -85,7 +105,9 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['machine']}; JAX {meta['jax_version']} on {meta['backend']}; measured "
         f"{meta['date']}. Planner horizon {meta['horizon']}, state {meta['obs_dim']}-d, action "
         f"{meta['act_dim']}-d; MLP 3×256 Mish, U-Net dim 32 mults (1,2,4,8). Median (min) ms "
-        "per call; `ratio` = policy / (K × one forward pass of the same backbone and batch).",
+        "per call; `ratio` = policy / (K × one forward pass of the same backbone and batch). "
+        "DUAL acting: one pass of its 1-step MLP student over the current state and the previous "
+        "(state, action) for the shift term, M = 10 Laplace weight sets, Gaussian draw.",
         "",
         "| method | backbone | K | batch | ms median | ms min | n | ratio to K forwards |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -93,6 +115,8 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for r in rows:
         floor = fwd[(r["backbone"], r["batch"])] * r["steps"]
         label = "policy (distilled)" if r["method"] == "policy" and r["steps"] == 1 else r["method"]
+        if r["method"] == "dual":
+            label = "DUAL acting (M=10, shift term)"
         lines.append(
             f"| {label} | {r['backbone']} | {r['steps']} | {r['batch']} | {r['ms_median']:.3f} "
             f"| {r['ms_min']:.3f} | {r['n']} | {r['ms_median'] / floor:.2f} |"
@@ -115,13 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--obs-dim", type=int, default=11)
     parser.add_argument("--act-dim", type=int, default=3)
     parser.add_argument("--budget", type=float, default=1.0, help="seconds per measurement")
+    parser.add_argument("--no-dual", action="store_true", help="skip the DUAL acting rows")
     args = parser.parse_args(argv)
     steps = tuple(int(x) for x in args.steps.split(","))
     batches = tuple(int(x) for x in args.batches.split(","))
     rows: list[dict[str, Any]] = []
     for backbone in args.backbones.split(","):
         rows += bench_backbone(backbone, args.horizon, args.obs_dim, args.act_dim, steps,
-                               batches, args.budget)
+                               batches, args.budget, dual=not args.no_dual)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
     import os

@@ -1,0 +1,55 @@
+"""Learning curves from run directories: score against total environment/gradient step,
+mean ± standard error over seeds, one line per method."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def load_curves(run_dirs: list[Path]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    for d in run_dirs:
+        records = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
+        config = json.loads((d / "config.json").read_text())
+        label = config.get("label") or config["algo"]
+        steps = np.array([r["total_step"] for r in records])
+        scores = np.array([r["score"] for r in records], float)
+        curves[label].append((steps, scores))
+    return curves
+
+
+def plot_learning_curves(run_dirs: list[str | Path], out: str | Path, title: str = "",
+                         offline_steps: int | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = load_curves([Path(d) for d in run_dirs])
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for label, runs in sorted(curves.items()):
+        n = min(len(s) for s, _ in runs)
+        steps = runs[0][0][:n]
+        scores = np.stack([sc[:n] for _, sc in runs])
+        mean = scores.mean(0)
+        ax.plot(steps, mean, label=f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        if len(runs) > 1:
+            se = scores.std(0, ddof=1) / np.sqrt(len(runs))
+            ax.fill_between(steps, mean - se, mean + se, alpha=0.2)
+    if offline_steps:
+        ax.axvline(offline_steps, color="grey", ls="--", lw=1)
+        ax.text(offline_steps, ax.get_ylim()[1], " online →", va="top", fontsize=8)
+    ax.set_xlabel("step (offline gradient steps, then online environment steps)")
+    ax.set_ylabel("score (online environment)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
