@@ -97,10 +97,10 @@ ABLATION_FLAGS = {
     "--freeze-transition": ["--dual.freeze-transition", "true"],
     "--shift-weight": ["--dual.shift-weight"],
     "--uq": ["--dual.uq"],
+    "--laplace": ["--iql.laplace", "true"],
 }
 NOT_YET = {
     "--no-distill": "the K-step-teacher actor ablation (w/o distillation) is not implemented yet",
-    "--laplace": "IQL w LA is not implemented yet",
 }
 
 

@@ -120,3 +120,22 @@ def test_ablation_switches_change_acting():
     _, info = run.agent.explore(run.agent_state, obs, jax.random.PRNGKey(0), ctx)
     assert float(info["epistemic_std"]) == 0.0 and float(info["shift_distance"]) >= 0.0
     assert np.isclose(float(info["action_std"]), float(info["aleatoric_std"]), rtol=1e-5)
+
+
+def test_iql_with_laplace_runs_and_reports_epistemic_uncertainty(tmp_path):
+    """IQL w LA: the same Laplace acting module on IQL's Gaussian actor (one flag)."""
+    from dualrl.algos.iql import IQLConfig
+    from dualrl.cli import build_train_config
+
+    config, _ = build_train_config(["--algo", "iql", "--laplace"])
+    assert config.agent.laplace is True
+    loop = LoopConfig(offline_steps=200, online_steps=200, eval_every=100, eval_episodes=4,
+                      checkpoint_every=100, scan_chunk=100, batch_size=64, progress=False)
+    cfg = TrainConfig(task="frozenlake-shift", algo="iql", seed=0, loop=loop,
+                      agent=IQLConfig(hidden=(32, 32), laplace=True, refit_every=100,
+                                      fit_samples=2_000),
+                      env=dict(map="4x4", data_episodes=100))
+    train(cfg, tmp_path / "run")
+    records = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    last = records[-1]
+    assert last["refits"] == 3 and last["epistemic_std"] > 0.0 and last["refit_lambda"] > 0.0

@@ -27,15 +27,15 @@ import optax
 from flax.training.train_state import TrainState
 
 from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, gaussian_log_prob
+from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.critics import iql as iql_loss
 from dualrl.critics.networks import QEnsemble, ValueNet
-from dualrl.data.buffer import Batch, BufferState, sample_indices
+from dualrl.data.buffer import Batch, BufferState
 from dualrl.diffusion.conditioning import inpaint
 from dualrl.diffusion.parameterization import to_x_eps
 from dualrl.diffusion.planner import PlannerConfig, TrajectoryPlanner
 from dualrl.nn.denoisers import MLPDenoiser
 from dualrl.o2o.agent import ActContext, Agent, Metrics
-from dualrl.uq.laplace import fit_laplace, with_bias
 from dualrl.uq.mixture import mixture_moments, shift_distance
 
 UQ_MODES = ("laplace", "sampling", "la-elbo", "none")
@@ -121,7 +121,7 @@ class DUALState:
     steps: jax.Array
 
 
-class DUAL(Agent):
+class DUAL(LaplaceActing, Agent):
     name = "dual"
 
     def __init__(self, config: DUALConfig):
@@ -265,7 +265,7 @@ class DUAL(Agent):
                                               context.prev_action)
         aleatoric = jnp.exp(2.0 * log_std)
         if cfg.epistemic and cfg.uq in ("laplace", "la-elbo"):
-            means = mean[None] + jnp.einsum("bf,mfk->mbk", with_bias(phi), state.deltas)
+            means = self.laplace_means(state, mean, phi)
         elif cfg.epistemic and cfg.uq == "sampling":
             def sub_policy(z):
                 x, _ = self._x_hat(params, jnp.broadcast_to(z, (obs.shape[0], z.shape[-1])), obs)
@@ -294,56 +294,34 @@ class DUAL(Agent):
         if phase == "offline":
             return self._pretrain(state, buffer_state, key)
         state = state.replace(frozen_params=self._frozen_copy(state.actor.params))
-        return self.refit(state, buffer_state, jax.random.fold_in(key, 0))
+        return super().on_phase_start(state, phase, buffer, buffer_state, key)
 
     def _frozen_copy(self, params):
         """A copy of the actor for the frozen transition model ({} when not frozen, so no
         buffer is held twice)."""
         return jax.tree.map(jnp.copy, params) if self.config.freeze_transition else {}
 
-    def on_online_step(self, state: DUALState, step: int, buffer: Any,
-                       buffer_state: BufferState, key: jax.Array) -> DUALState:
-        if step % self.config.refit_every == 0:
-            return self.refit(state, buffer_state, jax.random.fold_in(key, step))
-        return state
+    def laplace_enabled(self) -> bool:
+        return self.config.epistemic and self.config.uq != "none"
 
     def refit(self, state: DUALState, buffer_state: BufferState, key: jax.Array) -> DUALState:
-        """Fit the last-layer Laplace on up to `fit_samples` transitions of B; draw M sets."""
-        if not self.config.epistemic or self.config.uq == "none":
-            return state
-        if not hasattr(self, "_refit_jit"):  # one compile: the row count is static
-            self._refit_jit = jax.jit(self._refit)
-        return self._refit_jit(state, buffer_state, key)
-
-    def _refit(self, state: DUALState, buffer_state: BufferState, key: jax.Array) -> DUALState:
-        cfg = self.config
-        n = cfg.fit_samples  # rows drawn uniformly from B; a smaller B is drawn with replacement
-        data_scale = jnp.minimum(buffer_state.size, n) / n
-        k_idx, k_draw = jax.random.split(key)
-        if cfg.uq == "sampling":
-            latents = jax.random.normal(k_draw, state.latents.shape)
+        if self.laplace_enabled() and self.config.uq == "sampling":  # latent sub-policies
+            latents = jax.random.normal(jax.random.fold_in(key, 1), state.latents.shape)
             return state.replace(latents=latents, refits=state.refits + 1)
-        idx = sample_indices(buffer_state, k_idx, n, None)
-        obs = buffer_state.observations[idx]
-        act = buffer_state.actions[idx]
-        params = state.actor.params
-        _, log_std, phi = self.policy_parts(params, obs)
-        if cfg.uq == "la-elbo":  # unweighted squared-error (diffusion) loss in the raw head
-            weights = jnp.ones(n)
-            inv_var = jnp.full((n, self.act_dim), 1.0 / self.head_coef**2)
-        else:  # the actor loss of Eq. 5: advantage weights, σ_ψ(s)²
-            target_q = self.critic_net.apply(state.target_critic_params, obs, act).min(axis=0)
-            v = self.value_net.apply(state.value.params, obs)
-            weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
-            inv_var = jnp.exp(-2.0 * log_std)
-        w_map = self.head_weights(params)
-        post = fit_laplace(phi, weights, inv_var, w_map, k_draw, cfg.num_samples,
-                           cfg.temperature, data_scale=data_scale)
-        return state.replace(deltas=post.samples - w_map[None],
-                             prior_precision=post.prior_precision, refits=state.refits + 1)
+        return super().refit(state, buffer_state, key)
 
-    def diagnostics(self, state: DUALState) -> dict[str, float]:
-        return {"refit_lambda": float(state.prior_precision), "refits": int(state.refits)}
+    def laplace_inputs(self, state: DUALState, obs: jax.Array, act: jax.Array):
+        """φ, weights and 1/σ² of the loss the posterior is about (SPEC §6, Remark 3.3)."""
+        cfg = self.config
+        _, log_std, phi = self.policy_parts(state.actor.params, obs)
+        if cfg.uq == "la-elbo":  # unweighted squared-error (diffusion) loss in the raw head
+            n = obs.shape[0]
+            return phi, jnp.ones(n), jnp.full((n, self.act_dim), 1.0 / self.head_coef**2)
+        # the actor loss of Eq. 5: advantage weights, σ_ψ(s)²
+        target_q = self.critic_net.apply(state.target_critic_params, obs, act).min(axis=0)
+        v = self.value_net.apply(state.value.params, obs)
+        weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
+        return phi, weights, jnp.exp(-2.0 * log_std)
 
     # -------------------------------------------------------------- pretraining
     def _pretrain(self, state: DUALState, buffer_state: BufferState, key: jax.Array) -> DUALState:

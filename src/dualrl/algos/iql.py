@@ -17,9 +17,11 @@ import optax
 from flax.training.train_state import TrainState
 
 from dualrl.actors.gaussian import GaussianActor, gaussian_log_prob
+from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.critics import iql as iql_loss
 from dualrl.critics.networks import QEnsemble, ValueNet
-from dualrl.o2o.agent import Agent, Batch, Metrics
+from dualrl.o2o.agent import ActContext, Agent, Batch, Metrics
+from dualrl.uq.mixture import mixture_moments
 
 
 @dataclass
@@ -34,6 +36,12 @@ class IQLConfig:
     beta: float = 3.0
     max_weight: float = 100.0
     state_dependent_std: bool = False
+    # "IQL w LA": last-layer Laplace acting on the Gaussian actor (SPEC §6, --laplace)
+    laplace: bool = False
+    num_samples: int = 10
+    refit_every: int = 5_000
+    fit_samples: int = 100_000
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.hidden or min(self.hidden) < 1:
@@ -52,10 +60,13 @@ class IQLState:
     critic: TrainState
     value: TrainState
     target_critic_params: flax.core.FrozenDict
+    deltas: jax.Array  # (M, F+1, da) Laplace draws minus the MAP head (IQL w LA)
+    prior_precision: jax.Array
+    refits: jax.Array
     steps: jax.Array
 
 
-class IQL(Agent):
+class IQL(LaplaceActing, Agent):
     name = "iql"
 
     def __init__(self, config: IQLConfig):
@@ -88,6 +99,9 @@ class IQL(Agent):
             critic=critic,
             value=value,
             target_critic_params=target,
+            deltas=jnp.zeros((cfg.num_samples, cfg.hidden[-1] + 1, act_dim)),
+            prior_precision=jnp.zeros(()),
+            refits=jnp.zeros((), jnp.int32),
             steps=jnp.zeros((), jnp.int32),
         )
 
@@ -112,7 +126,7 @@ class IQL(Agent):
         )
         actor = state.actor.apply_gradients(grads=pi_grads)
 
-        new_state = IQLState(
+        new_state = state.replace(
             actor=actor, critic=critic, value=value, target_critic_params=target,
             steps=state.steps + 1,
         )
@@ -130,3 +144,40 @@ class IQL(Agent):
         if not explore:
             return mean
         return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+    # ------------------------------------------------- IQL w LA (SPEC §6 on a Gaussian MLP)
+    def laplace_enabled(self) -> bool:
+        return self.config.laplace
+
+    def head_weights(self, params) -> jax.Array:
+        """[W; b] of the actor's linear head: the mean is tanh(φ̃ [W; b])."""
+        head = params["params"]["head"]
+        return jnp.concatenate([head["kernel"], head["bias"][None]], axis=0)
+
+    def _actor_parts(self, params, obs):
+        phi = self.actor_net.apply(params, obs, method=GaussianActor.features)
+        u = phi @ params["params"]["head"]["kernel"] + params["params"]["head"]["bias"]
+        log_std = self.actor_net.apply(params, phi, method=GaussianActor.log_std_from_features)
+        return u, log_std, phi
+
+    def laplace_inputs(self, state: IQLState, obs: jax.Array, act: jax.Array):
+        """Gauss–Newton of the advantage-weighted Gaussian NLL through tanh:
+        1/σ² scaled by (dμ/du)² = (1 − tanh²u)²."""
+        cfg = self.config
+        u, log_std, phi = self._actor_parts(state.actor.params, obs)
+        target_q = self.critic_net.apply(state.target_critic_params, obs, act).min(axis=0)
+        v = self.value_net.apply(state.value.params, obs)
+        weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
+        return phi, weights, (1.0 - jnp.tanh(u) ** 2) ** 2 * jnp.exp(-2.0 * log_std)
+
+    def explore(self, state: IQLState, obs: jax.Array, key: jax.Array,
+                context: ActContext | None = None) -> tuple[jax.Array, Metrics]:
+        if not self.config.laplace:
+            return super().explore(state, obs, key, context)
+        u, log_std, phi = self._actor_parts(state.actor.params, obs)
+        aleatoric = jnp.exp(2.0 * log_std)
+        mu, var = mixture_moments(jnp.tanh(self.laplace_means(state, u, phi)), aleatoric)
+        action = mu + jnp.sqrt(var) * jax.random.normal(key, mu.shape)
+        return action, {"epistemic_std": jnp.sqrt(jnp.maximum(var - aleatoric, 0.0)).mean(),
+                        "aleatoric_std": jnp.sqrt(aleatoric).mean(),
+                        "action_std": jnp.sqrt(var).mean()}
