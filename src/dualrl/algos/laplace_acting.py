@@ -70,4 +70,6 @@ class LaplaceActing:
         return state
 
     def diagnostics(self, state: Any) -> dict[str, float]:
+        if not self.laplace_enabled():
+            return {}
         return {"refit_lambda": float(state.prior_precision), "refits": int(state.refits)}
