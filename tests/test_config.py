@@ -134,10 +134,17 @@ def test_loop_config_accepts_edge_values():
 @pytest.mark.parametrize("preset", ["quick", "cpu", "paper"])
 def test_frozenlake_presets_exist_and_apply(preset):
     assert preset in PRESET_NAMES and preset in PRESETS["frozenlake"]
+    from dualrl.algos import algo_names, get_algo
+
     groups = preset_overrides("frozenlake", preset)
-    assert set(groups) == {"loop", "agent", "env"}
+    # "loop", "agent" (every algorithm), "env", and optional per-algorithm groups
+    assert {"loop", "agent", "env"} <= set(groups)
+    assert set(groups) - {"loop", "agent", "env"} <= set(algo_names())
     loop = apply_overrides(LoopConfig(), groups["loop"])
     agent = apply_overrides(IQLConfig(), groups["agent"])
+    for algo in set(groups) - {"loop", "agent", "env"}:
+        config_cls, _ = get_algo(algo)
+        apply_overrides(config_cls(), {**groups["agent"], **groups[algo]})  # valid fields
     assert loop.offline_steps > 0 and loop.online_steps > 0
     assert 0.5 < agent.expectile < 1.0
     from dualrl.envs import get_task

@@ -2,12 +2,13 @@
 
 import json
 
+import jax
 import numpy as np
 import pytest
 
 from dualrl.algos.iql import IQLConfig
 from dualrl.config import LoopConfig, TrainConfig
-from dualrl.o2o.checkpoint import CheckpointError, latest_checkpoint
+from dualrl.o2o.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from dualrl.o2o.loop import DivergenceError, O2ORun, RunExistsError, resume, train
 
 TINY_ENV = dict(map="4x4", data_episodes=200)
@@ -113,10 +114,15 @@ def test_corrupt_checkpoint_is_reported_by_name(tmp_path):
 def test_divergence_stops_with_clear_error_and_keeps_checkpoint(tmp_path):
     out = tmp_path / "run"
     config = tiny_config(reward_scale=float("inf"), online_steps=0)
-    with pytest.raises(DivergenceError, match="non-finite"):
+    with pytest.raises(DivergenceError, match="non-finite") as err:
         train(config, out)
-    # nothing non-finite was ever checkpointed
-    assert latest_checkpoint(out / "checkpoints") is None
+    # the last good checkpoint (taken before the first update) is kept and named; nothing
+    # non-finite was ever checkpointed
+    last = latest_checkpoint(out / "checkpoints")
+    assert last is not None and last.name == "pretrained" and str(last) in str(err.value)
+    run = O2ORun(config, None)
+    state, _, _ = load_checkpoint(last, run.agent_state)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state))
 
 
 def test_training_dataset_from_file(tmp_path):
