@@ -20,7 +20,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from dualrl.config import apply_overrides
 from dualrl.data.buffer import ReplayBuffer
@@ -99,28 +98,14 @@ def fit_planner(task: str, out: str | Path, config: PlannerConfig, seed: int = 0
     key = jax.random.PRNGKey(seed)
     state = planner.init(jax.random.fold_in(key, 0))
     start = time.perf_counter()
-    chunk = 500
-    losses = []
-    with tqdm(total=config.train_steps, disable=not progress, desc=f"planner {task}",
-              mininterval=1.0) as bar:
-        done = 0
-        while done < config.train_steps:
-            n = min(chunk, config.train_steps - done)
-            state, loss = planner.train_chunk(state, buffer_state, jax.random.fold_in(key, done),
-                                              n, config.batch_size)
-            loss = float(loss)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"planner loss became non-finite at step {done + n}")
-            losses.append(loss)
-            done += n
-            bar.update(n)
-            bar.set_postfix(loss=f"{loss:.4f}")
+    state, final_loss = planner.fit(state, buffer_state, key, config.train_steps,
+                                    progress=progress, desc=f"planner {task}")
     result = evaluate_policy(planner, state.ema_params, normalizer, task, env_overrides,
                              "offline", eval_episodes, config.teacher_steps, seed)
     info = {
         "task": task, "seed": seed, "dataset": dataset, "env": env_overrides,
         "planner": dataclasses.asdict(config), "obs_dim": data.obs_dim, "act_dim": data.act_dim,
-        "normalizer": normalizer.to_dict(), "final_loss": losses[-1],
+        "normalizer": normalizer.to_dict(), "final_loss": final_loss,
         "teacher_policy_eval": result, "data_success_rate": data.metadata.get("success_rate"),
         "train_seconds": round(time.perf_counter() - start, 2),
     }

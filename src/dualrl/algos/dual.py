@@ -343,14 +343,9 @@ class DUAL(LaplaceActing, Agent):
             return result
 
         def fit():
-            st = planner.init(jax.random.fold_in(key, 1))
-            done, chunk = 0, 500
-            while done < cfg.planner_steps:
-                n = min(chunk, cfg.planner_steps - done)
-                st, loss = planner.train_chunk(st, buffer_state, jax.random.fold_in(key, done),
-                                               n, planner.config.batch_size)
-                done += n
-            self.log(f"dual: planner trained ({cfg.planner_steps} steps, loss {float(loss):.4f})")
+            st, loss = planner.fit(planner.init(jax.random.fold_in(key, 1)), buffer_state, key,
+                                   cfg.planner_steps)
+            self.log(f"dual: planner trained ({cfg.planner_steps} steps, loss {loss:.4f})")
             return st
 
         teacher = stage("planner", fit, planner.init(jax.random.PRNGKey(0)))

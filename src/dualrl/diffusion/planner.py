@@ -10,6 +10,7 @@ target on every other real (non-padded) slot. Extraction:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -171,6 +172,29 @@ class TrajectoryPlanner:
 
         state, losses = jax.lax.scan(body, state, state.step + jnp.arange(n))
         return state, losses.mean()
+
+    def fit(self, state: PlannerState, buffer_state, key: jax.Array, steps: int,
+            chunk: int = 500, progress: bool = False, desc: str = "planner",
+            ) -> tuple[PlannerState, float]:
+        """`steps` updates in `chunk`-sized compiled calls (key of a chunk: fold_in(key,
+        first step)); stops with an error if the loss becomes non-finite."""
+        from tqdm.auto import tqdm
+
+        loss = float("nan")
+        with tqdm(total=steps, disable=not progress, desc=desc, mininterval=1.0) as bar:
+            done = 0
+            while done < steps:
+                n = min(chunk, steps - done)
+                state, chunk_loss = self.train_chunk(state, buffer_state,
+                                                     jax.random.fold_in(key, done), n,
+                                                     self.config.batch_size)
+                loss = float(chunk_loss)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"planner loss became non-finite at step {done + n}")
+                done += n
+                bar.update(n)
+                bar.set_postfix(loss=f"{loss:.4f}")
+        return state, loss
 
     # ---------------------------------------------------------------- sampling
     def denoiser(self, params):

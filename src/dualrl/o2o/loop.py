@@ -388,16 +388,24 @@ def _next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
+def _sampled_update(agent: Agent, buffer_state, batch_size: int, online_ratio: float | None,
+                    key: jax.Array):
+    """scan body: update t draws its batch and its update key from fold_in(key, t)."""
+
+    def body(state, t):
+        k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
+        batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio)
+        return agent.update(state, batch, k_update)
+
+    return body
+
+
 def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None):
     """n updates in one compiled call; the key of update t is fold_in(key, t)."""
 
     @partial(jax.jit, static_argnums=4, donate_argnums=0)
     def train_chunk(state, buffer_state, start, key, n):
-        def body(st, t):
-            k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
-            batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio)
-            return agent.update(st, batch, k_update)
-
+        body = _sampled_update(agent, buffer_state, batch_size, online_ratio, key)
         state, metrics = jax.lax.scan(body, state, start + jnp.arange(n))
         return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
@@ -410,13 +418,8 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
     @partial(jax.jit, donate_argnums=(0, 1, 5))
     def online_step(state, buffer_state, transition: Transition, t, key, acc, act_info):
         buffer_state = add_transition(buffer_state, transition)
-        step_key = jax.random.fold_in(key, t)
-
-        def body(st, i):
-            k_batch, k_update = jax.random.split(jax.random.fold_in(step_key, i))
-            batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio)
-            return agent.update(st, batch, k_update)
-
+        body = _sampled_update(agent, buffer_state, batch_size, online_ratio,
+                               jax.random.fold_in(key, t))
         state, metrics = jax.lax.scan(body, state, jnp.arange(utd))
         # acting diagnostics count once per step; × utd so one divisor serves both
         sums = {**{k: v.sum() for k, v in metrics.items()},
