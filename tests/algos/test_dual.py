@@ -97,7 +97,9 @@ def test_shift_distance_is_larger_under_a_dynamics_shift():
         data = collect_qlearning(FrozenLakeShiftEnv("4x4", slip=slip), n_episodes=300, seed=5)
         s = jnp.asarray(run.normalizer(data.observations))
         s_next = jnp.asarray(run.normalizer(data.next_observations))
-        ctx = ActContext(s, jnp.asarray(data.actions), jnp.zeros(len(s), bool))
+        predicted = agent.predict_next_obs(state, s, jnp.asarray(data.actions))
+        noise = jax.random.normal(jax.random.PRNGKey(0), (len(s), 4))
+        ctx = ActContext(predicted, jnp.zeros(len(s), bool), noise)
         _, info = agent.explore(state, s_next, jax.random.PRNGKey(0), ctx)
         return float(info["shift_distance"])
 
@@ -116,10 +118,16 @@ def test_ablation_switches_change_acting():
                              planner_steps=50, distill_steps_per_round=5))
     run.run()
     obs = jnp.zeros((3, 2))
-    ctx = ActContext(obs, jnp.zeros((3, 4)), jnp.zeros(3, bool))
+    ctx = ActContext(obs, jnp.zeros(3, bool), jnp.ones((3, 4)))
     _, info = run.agent.explore(run.agent_state, obs, jax.random.PRNGKey(0), ctx)
     assert float(info["epistemic_std"]) == 0.0 and float(info["shift_distance"]) >= 0.0
     assert np.isclose(float(info["action_std"]), float(info["aleatoric_std"]), rtol=1e-5)
+    # the loop's pre-drawn step noise is the draw explore would make from its key
+    key = jax.random.PRNGKey(1)
+    first = ActContext(obs, jnp.ones(3, bool), jax.random.normal(key, (3, 4)))
+    with_context, _ = run.agent.explore(run.agent_state, obs, key, first)
+    without, _ = run.agent.explore(run.agent_state, obs, key, None)
+    np.testing.assert_allclose(with_context, without, rtol=1e-6)
 
 
 def test_iql_with_laplace_runs_and_reports_epistemic_uncertainty(tmp_path):
@@ -139,3 +147,38 @@ def test_iql_with_laplace_runs_and_reports_epistemic_uncertainty(tmp_path):
     records = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     last = records[-1]
     assert last["refits"] == 3 and last["epistemic_std"] > 0.0 and last["refit_lambda"] > 0.0
+
+
+def test_no_distill_actor_is_the_k_step_teacher_and_stages_are_shared(tmp_path):
+    """--no-distill: the actor's mean is the teacher's K-step DDIM from z = 0 (the library's
+    sampler); its planner stage comes from a stage cache filled by a distilled run with the
+    same planner settings, data and seed, and no student stage is made for it."""
+    from dualrl.cli import build_train_config
+
+    config, _ = build_train_config(["--algo", "dual", "--no-distill"])
+    assert config.agent.distill is False
+    cache = tmp_path / "cache"
+    logs: list[str] = []
+    first = O2ORun(tiny_config(online_steps=0, stage_cache=str(cache), teacher_steps=4))
+    first.agent.log = logs.append
+    first.run()
+    stages = sorted(p.name.split("-")[0] for p in cache.iterdir() if not p.name.startswith("."))
+    assert stages == ["planner", "student"]
+
+    config = tiny_config(online_steps=0, stage_cache=str(cache), distill=False, teacher_steps=4)
+    config.loop.offline_steps = 0
+    run = O2ORun(config)
+    run.agent.log = logs.append
+    run.run()
+    assert any("reusing the finished stage 'planner'" in line for line in logs)
+    # nothing new: the teacher is not distilled
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 2
+    agent, state = run.agent, run.agent_state
+    assert agent.actor_steps == 4
+    s = jnp.asarray(run.normalizer(np.array([[0.0, 0.0], [0.5, 0.25], [1.0, 0.75]],
+                                            np.float32)))
+    teacher = {"params": state.actor.params["params"]["student"]}
+    expected = agent.planner.layout.action_slot(agent.planner._sample(
+        teacher, s, jnp.zeros((3, agent.planner.layout.dim)), steps=4))
+    np.testing.assert_allclose(agent.policy_parts(state.actor.params, s)[0], expected,
+                               atol=1e-5)

@@ -15,6 +15,8 @@ acting, so the ensemble stays centred on the actor as it keeps training online.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
@@ -35,7 +38,7 @@ from dualrl.diffusion.conditioning import inpaint
 from dualrl.diffusion.parameterization import to_x_eps
 from dualrl.diffusion.planner import PlannerConfig, TrajectoryPlanner
 from dualrl.nn.denoisers import MLPDenoiser
-from dualrl.o2o.agent import ActContext, Agent, Metrics
+from dualrl.o2o.agent import ActContext, Agent, Metrics, actor_critic_acting_view
 from dualrl.uq.mixture import mixture_moments, shift_distance
 
 UQ_MODES = ("laplace", "sampling", "la-elbo", "none")
@@ -50,7 +53,13 @@ class DUALConfig:
     planner_steps: int = 20_000
     distill_steps_per_round: int = 3_000
     planner_lr: float = 3e-4
+    # a directory shared by runs (e.g. a sweep's ablations): finished planner / student stages
+    # are stored there under a digest of everything they depend on (planner and distillation
+    # settings, offline data, PRNG key) and reused by any run with the same digest. Empty:
+    # stages live in the run's own directory. Runs computing the SAME stage must not overlap.
+    stage_cache: str = ""
     use_planner: bool = True  # False: "w/o planner" — action-only diffusion (horizon 1)
+    distill: bool = True  # False: "w/o distillation" — the K-step teacher sampler is the actor
     # IQL critic (SPEC §7)
     hidden: tuple[int, ...] = (256, 256)
     critic_lr: float = 3e-4
@@ -146,11 +155,18 @@ class DUAL(LaplaceActing, Agent):
         lay = self.planner.layout
         self.actor_net = DUALActor(out_dim=lay.dim, act_dim=act_dim,
                                    hidden=self.config.planner_hidden)
-        alpha1, sigma1 = self.planner.schedule.alpha_sigma(jnp.ones(()))
-        self.alpha1, self.sigma1 = float(alpha1), float(sigma1)
+        # the actor samples on the grid t_k = 1 − k/K: K = 1 for the distilled student, K =
+        # teacher_steps without distillation (deterministic DDIM from z = 0)
+        self.actor_steps = 1 if self.config.distill else self.config.teacher_steps
+        grid = np.linspace(1.0, 0.0, self.actor_steps + 1)
+        alpha, sigma = self.planner.schedule.alpha_sigma(jnp.asarray(grid, jnp.float32))
+        self.grid = [(float(t), float(a), float(s)) for t, a, s in
+                     zip(grid, alpha, sigma, strict=True)]
+        _, alpha_last, sigma_last = self.grid[self.actor_steps - 1]
         kind = self.planner.config.parameterization
-        # μ = coef · (W_a φ + b_a) when z = 0 in the a_0 slots (see module docstring)
-        self.head_coef = {"v": -self.sigma1, "x0": 1.0, "eps": -self.sigma1 / self.alpha1}[kind]
+        # μ = const + coef · (W_a φ + b_a) in the a_0 slots at the LAST network call (the only
+        # call when distilled, with z = 0 and const = 0; see the module docstring)
+        self.head_coef = {"v": -sigma_last, "x0": 1.0, "eps": -sigma_last / alpha_last}[kind]
         return jax.jit(self._init, static_argnums=(1, 2))(key, obs_dim, act_dim)
 
     def _init(self, key: jax.Array, obs_dim: int, act_dim: int) -> DUALState:
@@ -181,12 +197,29 @@ class DUAL(LaplaceActing, Agent):
                                   lay.condition_values(s, a))
 
     def _x_hat_masked(self, params, z: jax.Array, mask: jax.Array, values: jax.Array):
-        inp = inpaint(z, mask, values)
-        phi = self.actor_net.apply(params, inp, jnp.ones((z.shape[0],)),
-                                   method=DUALActor.features)
-        out = self.actor_net.apply(params, phi, method=DUALActor.head)
-        x, _ = to_x_eps(self.planner.config.parameterization, out, inp, self.alpha1, self.sigma1)
-        return inpaint(x, mask, values), phi
+        """The actor's sampler from z with the condition inpainted: (x̂, features φ of the
+        last network call). One call at t = 1 for the student; K DDIM steps otherwise."""
+        kind = self.planner.config.parameterization
+
+        def call(z, k):
+            t, alpha, sigma = self.grid[k]
+            inp = inpaint(z, mask, values)
+            phi = self.actor_net.apply(params, inp, jnp.full((z.shape[0],), t),
+                                       method=DUALActor.features)
+            out = self.actor_net.apply(params, phi, method=DUALActor.head)
+            x, eps = to_x_eps(kind, out, inp, alpha, sigma)
+            return inpaint(x, mask, values), eps, phi
+
+        for k in range(self.actor_steps - 1):  # K is small and static: unrolled
+            x, eps, _ = call(z, k)
+            _, alpha_next, sigma_next = self.grid[k + 1]
+            z = alpha_next * x + sigma_next * eps
+        if self.actor_steps > 1:
+            # the earlier calls are the last call's input, not differentiated through
+            # (truncated backprop through the sampler: ~8x cheaper updates at K = 16)
+            z = jax.lax.stop_gradient(z)
+        x, _, phi = call(z, self.actor_steps - 1)
+        return x, phi
 
     def policy_parts(self, params, s: jax.Array):
         """μ(s) (z = 0), log σ_ψ(s) and φ(s) from ONE network pass."""
@@ -233,6 +266,9 @@ class DUAL(LaplaceActing, Agent):
                      "adv_weight_mean": weights.mean(), "actor_std": jnp.exp(log_std).mean()}
 
     # ----------------------------------------------------------------- acting
+    def acting_view(self, state):
+        return actor_critic_acting_view(state)
+
     def act(self, state: DUALState, obs: jax.Array, key: jax.Array, explore: bool,
             context: ActContext | None = None) -> jax.Array:
         if not explore:  # evaluation: μ(s) of W^MAP
@@ -244,25 +280,7 @@ class DUAL(LaplaceActing, Agent):
         """Eq. 7–8: mixture of the M sub-policies, widened by λ_shift · d(ŝ_t, s_t)."""
         cfg = self.config
         params = state.actor.params
-        lay = self.planner.layout
-        use_shift = context is not None and cfg.use_planner and cfg.shift_weight > 0
-        predicted = None
-        if use_shift and not cfg.freeze_transition:
-            # acting and the transition prediction for the previous step in ONE network call
-            b = obs.shape[0]
-            mask = jnp.concatenate([jnp.broadcast_to(lay.slot_mask(1, 0), (b, lay.dim)),
-                                    jnp.broadcast_to(lay.slot_mask(1, 1), (b, lay.dim))])
-            values = jnp.concatenate([lay.condition_values(obs),
-                                      lay.condition_values(context.prev_obs,
-                                                           context.prev_action)])
-            x, phi_all = self._x_hat_masked(params, jnp.zeros((2 * b, lay.dim)), mask, values)
-            mean, phi, predicted = lay.action_slot(x[:b]), phi_all[:b], lay.next_state_slot(x[b:])
-            log_std = self.actor_net.apply(params, phi, method=DUALActor.log_std)
-        else:
-            mean, log_std, phi = self.policy_parts(params, obs)
-            if use_shift:
-                predicted = self.predict_next(state.frozen_params, context.prev_obs,
-                                              context.prev_action)
+        mean, log_std, phi = self.policy_parts(params, obs)
         aleatoric = jnp.exp(2.0 * log_std)
         if cfg.epistemic and cfg.uq in ("laplace", "la-elbo"):
             means = self.laplace_means(state, mean, phi)
@@ -276,10 +294,12 @@ class DUAL(LaplaceActing, Agent):
             means = mean[None]
         mu, var = mixture_moments(means, aleatoric)
         shift = jnp.zeros(obs.shape[0])
-        if predicted is not None:
-            shift = jnp.where(context.first, 0.0, shift_distance(predicted, obs))
+        if context is not None and self.shift_aware():
+            # ŝ_t was predicted from (s_{t−1}, a_{t−1}) when that transition was stored
+            shift = jnp.where(context.first, 0.0, shift_distance(context.predicted_obs, obs))
         total_var = var + cfg.shift_weight * shift[:, None]
-        action = mu + jnp.sqrt(total_var) * jax.random.normal(key, mu.shape)
+        noise = jax.random.normal(key, mu.shape) if context is None else context.noise
+        action = mu + jnp.sqrt(total_var) * noise
         info = {
             "epistemic_std": jnp.sqrt(jnp.maximum(var - aleatoric, 0.0)).mean(),
             "aleatoric_std": jnp.sqrt(aleatoric).mean(),
@@ -287,6 +307,17 @@ class DUAL(LaplaceActing, Agent):
             "action_std": jnp.sqrt(total_var).mean(),
         }
         return action, info
+
+    def shift_aware(self) -> bool:
+        return self.config.use_planner and self.config.shift_weight > 0
+
+    def predict_next_obs(self, state: DUALState, obs: jax.Array,
+                         action: jax.Array) -> jax.Array | None:
+        """ŝ_{t+1} from the transition rows (the offline copy with --freeze-transition)."""
+        if not self.shift_aware():
+            return None
+        params = state.frozen_params if self.config.freeze_transition else state.actor.params
+        return self.predict_next(params, obs, action)
 
     # ------------------------------------------------------------------ hooks
     def on_phase_start(self, state: DUALState, phase: str, buffer: Any,
@@ -330,16 +361,34 @@ class DUAL(LaplaceActing, Agent):
         from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
         cfg, planner = self.config, self.planner
+        inputs = hashlib.sha256()  # what the stages depend on, accumulated stage by stage
+        n = int(buffer_state.size)
+        for part in (buffer_state.observations, buffer_state.actions, buffer_state.rewards,
+                     buffer_state.next_observations, buffer_state.dones,
+                     buffer_state.episode_ids, jax.random.key_data(key)):
+            inputs.update(np.ascontiguousarray(jax.device_get(part[:n] if part.ndim else part)))
 
-        def stage(name: str, compute, template):
-            path = None if self.stage_dir is None else self.stage_dir / name
+        def stage(name: str, settings: str, compute, template):
+            inputs.update(f"{name}:{settings}".encode())
+            if not cfg.stage_cache:
+                path = None if self.stage_dir is None else self.stage_dir / name
+                return load_or_compute(path, name, settings, compute, template)
+            path = Path(cfg.stage_cache) / f"{name}-{inputs.hexdigest()[:20]}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # one process computes a shared stage; others wait for it, then load it (the
+            # lock is released by the OS if its holder dies)
+            with open(path.parent / f".{path.name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                return load_or_compute(path, name, settings, compute, template)
+
+        def load_or_compute(path, name, settings, compute, template):
             if path is not None and latest_checkpoint(path) is not None:
                 restored, _, _ = load_checkpoint(latest_checkpoint(path), template)
                 self.log(f"dual: reusing the finished stage '{name}' from {path}")
                 return jax.device_put(restored)
             result = compute()
             if path is not None:
-                save_checkpoint(path, name, result, {}, {"stage": name})
+                save_checkpoint(path, name, result, {}, {"stage": name, "settings": settings})
             return result
 
         def fit():
@@ -348,15 +397,18 @@ class DUAL(LaplaceActing, Agent):
             self.log(f"dual: planner trained ({cfg.planner_steps} steps, loss {loss:.4f})")
             return st
 
-        teacher = stage("planner", fit, planner.init(jax.random.PRNGKey(0)))
+        teacher = stage("planner", f"{planner.config}|{cfg.planner_steps}", fit,
+                        planner.init(jax.random.PRNGKey(0)))
 
         def distill():
             student, reports = progressive_distill(
-                planner, teacher, buffer_state, DistillConfig(cfg.distill_steps_per_round),
+                planner, teacher, buffer_state, distill_config,
                 jax.random.fold_in(key, 2), log=lambda r: self.log(f"dual: distill {r}"))
             return student
 
-        student = stage("student", distill, teacher)
+        distill_config = DistillConfig(cfg.distill_steps_per_round)
+        student = stage("student", str(distill_config), distill, teacher) if cfg.distill \
+            else teacher
         params = flax.core.unfreeze(state.actor.params)
         params["params"]["student"] = student.ema_params["params"]
         actor = TrainState.create(apply_fn=self.actor_net.apply, params=params,

@@ -20,7 +20,7 @@ from dualrl.actors.gaussian import GaussianActor, gaussian_log_prob
 from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.critics import iql as iql_loss
 from dualrl.critics.networks import QEnsemble, ValueNet
-from dualrl.o2o.agent import ActContext, Agent, Batch, Metrics
+from dualrl.o2o.agent import ActContext, Agent, Batch, Metrics, actor_critic_acting_view
 from dualrl.uq.mixture import mixture_moments
 
 
@@ -138,6 +138,9 @@ class IQL(LaplaceActing, Agent):
         }
         return new_state, metrics
 
+    def acting_view(self, state):
+        return actor_critic_acting_view(state)
+
     def act(self, state: IQLState, obs: jax.Array, key: jax.Array, explore: bool,
             context: Any = None) -> jax.Array:
         mean, log_std = state.actor.apply_fn(state.actor.params, obs)
@@ -177,7 +180,8 @@ class IQL(LaplaceActing, Agent):
         u, log_std, phi = self._actor_parts(state.actor.params, obs)
         aleatoric = jnp.exp(2.0 * log_std)
         mu, var = mixture_moments(jnp.tanh(self.laplace_means(state, u, phi)), aleatoric)
-        action = mu + jnp.sqrt(var) * jax.random.normal(key, mu.shape)
+        noise = jax.random.normal(key, mu.shape) if context is None else context.noise
+        action = mu + jnp.sqrt(var) * noise
         return action, {"epistemic_std": jnp.sqrt(jnp.maximum(var - aleatoric, 0.0)).mean(),
                         "aleatoric_std": jnp.sqrt(aleatoric).mean(),
                         "action_std": jnp.sqrt(var).mean()}

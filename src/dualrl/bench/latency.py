@@ -7,7 +7,7 @@ the network input z is for the forward pass) with `block_until_ready`; medians a
 over repeated calls made round-robin (one of each per round).
 
 Output: a JSON list, one object per measurement, with keys method (`forward` | `policy` |
-`dual`), backbone, steps, batch, ms_median, ms_min, n.
+`dual` | `dual-predict`), backbone, steps, batch, ms_median, ms_min, n.
 """
 
 from __future__ import annotations
@@ -53,9 +53,14 @@ def planner_for(backbone: str, horizon: int, obs_dim: int, act_dim: int):
     return planner, planner.init(jax.random.PRNGKey(0)).ema_params
 
 
-def dual_call(horizon: int, obs_dim: int, act_dim: int, batch: int) -> Callable[[], Any]:
+def dual_calls(horizon: int, obs_dim: int, act_dim: int, batch: int) -> list[Callable[[], Any]]:
     """DUAL's exploring action (SPEC §6, Eq. 7–8) with M = 10 Laplace weight sets and the
-    shift term: one student pass over [s_t; (s_{t−1}, a_{t−1})] + one batched matmul."""
+    shift term, called exactly as the O2O loop calls it (action and logged diagnostics): one
+    jitted call on the agent's acting view with the step's key folded in inside; one student
+    pass, one batched matmul for the M means, the shift distance to the prediction ŝ_t, the
+    Gaussian draw from the step's noise. Second call: the prediction ŝ_{t+1} = P̂(s_t, a_t),
+    which the loop makes (with the next step's noise) inside its store-and-update call, off
+    the acting path; timed here on its own."""
     from dualrl.algos.dual import DUAL, DUALConfig
     from dualrl.o2o.agent import ActContext
 
@@ -63,11 +68,16 @@ def dual_call(horizon: int, obs_dim: int, act_dim: int, batch: int) -> Callable[
     state = agent.init(jax.random.PRNGKey(0), obs_dim, act_dim)
     state = state.replace(deltas=0.01 * jax.random.normal(jax.random.PRNGKey(1),
                                                           state.deltas.shape))
+    view = agent.acting_view(state)
     obs = jnp.ones((batch, obs_dim)) * 0.1
-    ctx = ActContext(obs, jnp.zeros((batch, act_dim)), jnp.zeros((batch,), bool))
-    explore = jax.jit(agent.explore)
-    key = jax.random.PRNGKey(2)
-    return lambda: explore(state, obs, key, ctx)[0]
+    action = jnp.zeros((batch, act_dim))
+    ctx = ActContext(obs * 0.9, jnp.zeros((batch,), bool),
+                     jax.random.normal(jax.random.PRNGKey(3), (batch, act_dim)))
+    explore = jax.jit(lambda view, obs, key, t, ctx: agent.explore(
+        view, obs, jax.random.fold_in(key, t), ctx))
+    predict = jax.jit(agent.predict_next_obs)
+    key, t = jax.random.PRNGKey(2), np.int32(7)
+    return [lambda: explore(view, obs, key, t, ctx), lambda: predict(state, obs, action)]
 
 
 def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
@@ -88,8 +98,8 @@ def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
             calls.append(lambda act=act: act(params, s, z))  # noqa: B023
         labels = [("forward", 1)] + [("policy", k) for k in steps]
         if backbone == "mlp" and dual:
-            calls.append(dual_call(horizon, obs_dim, act_dim, batch))
-            labels.append(("dual", 1))
+            calls += dual_calls(horizon, obs_dim, act_dim, batch)
+            labels += [("dual", 1), ("dual-predict", 1)]
         results = time_interleaved(calls, budget_s)
         for (method, k), (ms, mn, n) in zip(labels, results, strict=True):
             rows.append(dict(method=method, backbone=backbone, steps=k, batch=batch,
@@ -106,8 +116,12 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['date']}. Planner horizon {meta['horizon']}, state {meta['obs_dim']}-d, action "
         f"{meta['act_dim']}-d; MLP 3×256 Mish, U-Net dim 32 mults (1,2,4,8). Median (min) ms "
         "per call; `ratio` = policy / (K × one forward pass of the same backbone and batch). "
-        "DUAL acting: one pass of its 1-step MLP student over the current state and the previous "
-        "(state, action) for the shift term, M = 10 Laplace weight sets, Gaussian draw.",
+        "DUAL acting (the action's critical path, called as the O2O loop calls it, with its "
+        "logged diagnostics): one pass of its 1-step MLP student, M = 10 Laplace weight sets, "
+        "the shift distance to ŝ_t, the Gaussian draw. DUAL ŝ prediction: P̂(s_t, a_t) for the "
+        "next step's shift term, made (with the next step's standard normal noise) in the "
+        "loop's store-and-update call after the action is out; acting + prediction together is "
+        "the per-step network cost.",
         "",
         "| method | backbone | K | batch | ms median | ms min | n | ratio to K forwards |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -117,6 +131,8 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         label = "policy (distilled)" if r["method"] == "policy" and r["steps"] == 1 else r["method"]
         if r["method"] == "dual":
             label = "DUAL acting (M=10, shift term)"
+        if r["method"] == "dual-predict":
+            label = "DUAL ŝ prediction (off the acting path)"
         lines.append(
             f"| {label} | {r['backbone']} | {r['steps']} | {r['batch']} | {r['ms_median']:.3f} "
             f"| {r['ms_min']:.3f} | {r['n']} | {r['ms_median'] / floor:.2f} |"

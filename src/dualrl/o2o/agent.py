@@ -17,13 +17,26 @@ Metrics = dict[str, jax.Array]
 
 
 class ActContext(NamedTuple):
-    """What an exploring agent may know of the previous step (e.g. for a dynamics-shift
-    term): the previous normalised observation and stored action, and whether this is the
-    first step of an episode (then there is no previous step)."""
+    """What the loop hands an exploring agent besides the observation, all of it prepared
+    off the action's critical path (in the previous step's store-and-update call):
 
-    prev_obs: jax.Array  # (B, ds)
-    prev_action: jax.Array  # (B, da)
+    - `predicted_obs`: the agent's own prediction of the current normalised observation,
+      made by `Agent.predict_next_obs` from the previous transition (e.g. for a
+      dynamics-shift term); meaningless when `first`;
+    - `first`: whether this is an episode's first step;
+    - `noise`: this step's standard normal draw of action shape, exactly
+      `jax.random.normal(key, (B, da))` for the key `explore` receives, so a Gaussian
+      exploration draw gives the same numbers whichever of the two it uses.
+    """
+
+    predicted_obs: jax.Array  # (B, ds)
     first: jax.Array  # (B,) bool
+    noise: jax.Array  # (B, da)
+
+
+def step_noise(key: jax.Array, t: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """The standard normal action draw of online step t (see ActContext.noise)."""
+    return jax.random.normal(jax.random.fold_in(key, t), shape)
 
 
 class Agent:
@@ -52,6 +65,20 @@ class Agent:
         """Online acting: exploratory actions plus scalar diagnostics to log (pure)."""
         return self.act(state, obs, key, True, context), {}
 
+    def acting_view(self, state: AgentState) -> AgentState:
+        """The part of the state that `act` / `explore` read. The loop passes only this to its
+        per-step jitted acting call: at batch 1 the cost of flattening and dispatching every
+        leaf (critic, optimiser moments, ...) is of the order of the network pass itself."""
+        return state
+
+    def predict_next_obs(self, state: AgentState, obs: jax.Array,
+                         action: jax.Array) -> jax.Array | None:
+        """The agent's prediction of the next normalised observation after (obs, action), or
+        None. The loop computes it inside the per-step store-and-update call, after the
+        updates, and hands it to the next `explore` as `ActContext.predicted_obs`: the
+        action's critical path never waits for it."""
+        return None
+
     def diagnostics(self, state: AgentState) -> dict[str, float]:
         """Host-side values logged with every evaluation (e.g. the refit prior precision)."""
         return {}
@@ -67,3 +94,10 @@ class Agent:
         """Called after every online environment step (before the next action). Pure-Python
         cheap by default; derive per-step randomness as fold_in(key, step)."""
         return state
+
+
+def actor_critic_acting_view(state: Any) -> Any:
+    """`acting_view` for states with `actor` / `critic` / `value` / `target_critic_params`
+    fields: keeps the actor's parameters and every other field, drops the rest."""
+    return state.replace(critic=None, value=None, target_critic_params=None,
+                         actor=state.actor.replace(opt_state=None))

@@ -31,7 +31,7 @@ from dualrl.data.dataset import Dataset
 from dualrl.data.io import load_dataset
 from dualrl.data.normalizer import Normalizer
 from dualrl.envs.registry import get_task
-from dualrl.o2o.agent import ActContext, Agent
+from dualrl.o2o.agent import ActContext, Agent, step_noise
 from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dualrl.o2o.evaluation import Evaluator
 from dualrl.o2o.rundir import RunDir
@@ -253,8 +253,8 @@ class O2ORun:
         hook_key = jax.random.fold_in(self.key, _HOOK)
         names = _metric_names(self.agent, self.agent_state, self.buffer_state)
         acc = {k: jnp.asarray(p.metric_sums.get(k, 0.0), jnp.float32) for k in names}
-        prev_obs = np.zeros((1, self.dataset.obs_dim), np.float32)
-        prev_action = np.zeros((1, self.dataset.act_dim), np.float32)
+        predicted = jnp.zeros((1, self.dataset.obs_dim), jnp.float32)
+        noise = step_noise(act_key, p.online_step, (1, self.dataset.act_dim))
         p.metric_sums = {}
         episode_id0 = self.buffer.n_offline_episodes
         obs = None
@@ -271,9 +271,9 @@ class O2ORun:
                 obs, _ = env.reset(seed=self._episode_seed(p.online_episode))
                 first = True
             norm_obs = self.normalizer(np.asarray(obs, np.float32))[None]
-            context = ActContext(prev_obs, prev_action, np.array([first]))
-            action, info = self._explore(self.agent_state, norm_obs, act_key, np.int32(t),
-                                         context)
+            context = ActContext(predicted, np.array([first]), noise)
+            action, info = self._explore(self.agent.acting_view(self.agent_state), norm_obs,
+                                         act_key, np.int32(t), context)
             action = np.asarray(action)[0]
             action = np.clip(action, self.act_low, self.act_high)
             next_obs, reward, terminated, truncated, _ = env.step(action)
@@ -284,11 +284,11 @@ class O2ORun:
             transition = self.buffer.make_transition(
                 obs, stored_action, reward, next_obs, terminated, episode_id0 + p.online_episode
             )
-            self.agent_state, self.buffer_state, acc = self._online_step(
+            self.agent_state, self.buffer_state, acc, predicted, noise = self._online_step(
                 self.agent_state, self.buffer_state, transition, np.int32(t), update_key, acc,
-                info,
+                info, norm_obs, stored_action[None], act_key,
             )
-            prev_obs, prev_action, first = norm_obs, stored_action[None], False
+            first = False
             p.online_step = t + 1
             p.metric_count += loop.utd
             bar.update(1)
@@ -313,7 +313,8 @@ class O2ORun:
     def policy(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic policy on RAW observations (posterior mean for Bayesian agents)."""
         norm = jnp.asarray(self.normalizer(np.asarray(obs, np.float32)))
-        return np.asarray(self._act(self.agent_state, norm, self.key, explore=False))
+        view = self.agent.acting_view(self.agent_state)
+        return np.asarray(self._act(view, norm, self.key, explore=False))
 
     def _evaluator(self, env_phase: str) -> Evaluator:
         if env_phase not in self._evaluators:
@@ -413,10 +414,12 @@ def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None)
 
 
 def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int):
-    """Store one transition and run `utd` updates, in one compiled call."""
+    """Store one transition, run `utd` updates and prepare the next action's context (the
+    agent's next-observation prediction, the next step's noise), in one compiled call."""
 
     @partial(jax.jit, donate_argnums=(0, 1, 5))
-    def online_step(state, buffer_state, transition: Transition, t, key, acc, act_info):
+    def online_step(state, buffer_state, transition: Transition, t, key, acc, act_info,
+                    norm_obs, action, act_key):
         buffer_state = add_transition(buffer_state, transition)
         body = _sampled_update(agent, buffer_state, batch_size, online_ratio,
                                jax.random.fold_in(key, t))
@@ -425,7 +428,10 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
         sums = {**{k: v.sum() for k, v in metrics.items()},
                 **{k: v * utd for k, v in act_info.items()}}
         acc = {k: acc[k] + sums[k] for k in acc}
-        return state, buffer_state, acc
+        predicted = agent.predict_next_obs(state, norm_obs, action)
+        if predicted is None:
+            predicted = jnp.zeros_like(norm_obs)
+        return state, buffer_state, acc, predicted, step_noise(act_key, t + 1, action.shape)
 
     return online_step
 
@@ -437,7 +443,7 @@ def _metric_names(agent: Agent, state, buffer_state) -> list[str]:
     _, metrics = jax.eval_shape(agent.update, state, batch, key)
     obs = jax.ShapeDtypeStruct((1, batch.observations.shape[1]), jnp.float32)
     act = jax.ShapeDtypeStruct((1, batch.actions.shape[1]), jnp.float32)
-    ctx = ActContext(obs, act, jax.ShapeDtypeStruct((1,), jnp.bool_))
+    ctx = ActContext(obs, jax.ShapeDtypeStruct((1,), jnp.bool_), act)
     _, info = jax.eval_shape(agent.explore, state, obs, key, ctx)
     return sorted({*metrics, *info})
 
