@@ -16,6 +16,11 @@ MAIN=("dual=--algo dual $C" "iql=--algo iql" "dual-no-epistemic=--algo dual --no
 LAMBDAS=()
 for w in 0.1 0.25 0.75 1.0; do LAMBDAS+=("dual-shift-$w=--algo dual --shift-weight $w $C"); done
 NO_DISTILL=("dual-no-distill=--algo dual --no-distill $C")
+# why DUAL does (not) beat IQL: the posterior's scale (temperature T divides the data term of
+# the precision, so the epistemic std grows ~ sqrt(T)) and the refit cadence
+PROBES=("dual-temp-10=--algo dual --dual.temperature 10 $C"
+        "dual-temp-100=--algo dual --dual.temperature 100 $C"
+        "dual-refit-500=--algo dual --dual.refit-every 500 $C")
 SEEDS=(${SEEDS:-0 1 2 3 4})
 FEW_SEEDS=(${FEW_SEEDS:-0 1 2})
 
@@ -28,6 +33,8 @@ shard() {
     "${BUDGET[@]}"
   sweep --tasks frozenlake-shift frozenlake-noshift --methods "${NO_DISTILL[@]}" \
     --seeds "${FEW_SEEDS[@]}" -- "${BUDGET[@]}"
+  sweep --tasks frozenlake-shift --methods "${PROBES[@]}" --seeds "${FEW_SEEDS[@]}" -- \
+    "${BUDGET[@]}"
 }
 shard 0 > "$OUT.shard0.log" 2>&1 &
 shard 1 > "$OUT.shard1.log" 2>&1 &

@@ -182,3 +182,29 @@ def test_no_distill_actor_is_the_k_step_teacher_and_stages_are_shared(tmp_path):
         teacher, s, jnp.zeros((3, agent.planner.layout.dim)), steps=4))
     np.testing.assert_allclose(agent.policy_parts(state.actor.params, s)[0], expected,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("distill", [True, False])
+def test_fused_policy_and_transition_pass_equals_separate_passes(distill):
+    from dualrl.algos.dual import DUAL
+
+    agent = DUAL(DUALConfig(**{**TINY_DUAL, "distill": distill, "teacher_steps": 4}))
+    state = agent.init(jax.random.PRNGKey(0), 3, 2)
+    s = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    a = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
+    fused = agent.policy_and_next(state.actor.params, s, a)
+    separate = (*agent.policy_parts(state.actor.params, s),
+                agent.predict_next(state.actor.params, s, a))
+    for f, g in zip(fused, separate, strict=True):
+        np.testing.assert_allclose(f, g, rtol=1e-5, atol=1e-6)
+
+
+def test_no_planner_ablation_runs_end_to_end(tmp_path):
+    """--no-planner: horizon-1 action diffusion, distilled like the planner (its fidelity report
+    has no transition slot), no shift term."""
+    summary = train(tiny_config(online_steps=100, use_planner=False, planner_steps=100,
+                                distill_steps_per_round=10), tmp_path / "run")
+    assert summary["online_mean_score"] is not None
+    records = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    online = [r for r in records if r["phase"] == "online"]
+    assert online[-1]["shift_distance"] == 0.0 and online[-1]["transition_loss"] == 0.0

@@ -232,6 +232,17 @@ class DUAL(LaplaceActing, Agent):
         x, _ = self._x_hat(params, jnp.zeros((s.shape[0], self.planner.layout.dim)), s, a)
         return self.planner.layout.next_state_slot(x)
 
+    def policy_and_next(self, params, s: jax.Array, a: jax.Array):
+        """policy_parts(s) and predict_next(s, a) from ONE network pass over 2B rows (one
+        larger matmul per layer instead of two: what the actor update needs)."""
+        lay, b = self.planner.layout, s.shape[0]
+        mask = jnp.concatenate([jnp.broadcast_to(lay.slot_mask(1, 0), (b, lay.dim)),
+                                jnp.broadcast_to(lay.slot_mask(1, 1), (b, lay.dim))])
+        values = jnp.concatenate([lay.condition_values(s), lay.condition_values(s, a)])
+        x, phi = self._x_hat_masked(params, jnp.zeros((2 * b, lay.dim)), mask, values)
+        log_std = self.actor_net.apply(params, phi[:b], method=DUALActor.log_std)
+        return lay.action_slot(x[:b]), log_std, phi[:b], lay.next_state_slot(x[b:])
+
     def head_weights(self, params) -> jax.Array:
         """W_eff (F+1, da): μ = φ̃ W_eff, the linear model the Laplace fit is about."""
         out = params["params"]["student"]["output"]
@@ -249,12 +260,14 @@ class DUAL(LaplaceActing, Agent):
         use_transition = cfg.use_planner and cfg.transition_weight > 0
 
         def actor_loss_fn(params):
-            mean, log_std, _ = self.policy_parts(params, batch.observations)
-            nll = -(weights * gaussian_log_prob(batch.actions, mean, log_std)).mean()
-            trans = jnp.zeros(())
             if use_transition:
-                s1 = self.predict_next(params, batch.observations, batch.actions)
+                mean, log_std, _, s1 = self.policy_and_next(params, batch.observations,
+                                                            batch.actions)
                 trans = jnp.mean((s1 - batch.next_observations) ** 2)
+            else:
+                mean, log_std, _ = self.policy_parts(params, batch.observations)
+                trans = jnp.zeros(())
+            nll = -(weights * gaussian_log_prob(batch.actions, mean, log_std)).mean()
             return nll + cfg.transition_weight * trans, (nll, trans, log_std)
 
         (_, (nll, trans, log_std)), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(

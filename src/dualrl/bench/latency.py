@@ -53,18 +53,21 @@ def planner_for(backbone: str, horizon: int, obs_dim: int, act_dim: int):
     return planner, planner.init(jax.random.PRNGKey(0)).ema_params
 
 
-def dual_calls(horizon: int, obs_dim: int, act_dim: int, batch: int) -> list[Callable[[], Any]]:
+def dual_calls(horizon: int, obs_dim: int, act_dim: int, batch: int,
+               distill: bool = True) -> list[Callable[[], Any]]:
     """DUAL's exploring action (SPEC §6, Eq. 7–8) with M = 10 Laplace weight sets and the
     shift term, called exactly as the O2O loop calls it (action and logged diagnostics): one
     jitted call on the agent's acting view with the step's key folded in inside; one student
     pass, one batched matmul for the M means, the shift distance to the prediction ŝ_t, the
     Gaussian draw from the step's noise. Second call: the prediction ŝ_{t+1} = P̂(s_t, a_t),
     which the loop makes (with the next step's noise) inside its store-and-update call, off
-    the acting path; timed here on its own."""
+    the acting path; timed here on its own. distill=False: the "w/o distillation" ablation,
+    whose actor is the K = 16 step teacher sampler."""
     from dualrl.algos.dual import DUAL, DUALConfig
     from dualrl.o2o.agent import ActContext
 
-    agent = DUAL(DUALConfig(horizon=horizon, planner_hidden=(256, 256, 256), num_samples=10))
+    agent = DUAL(DUALConfig(horizon=horizon, planner_hidden=(256, 256, 256), num_samples=10,
+                            distill=distill, teacher_steps=16))
     state = agent.init(jax.random.PRNGKey(0), obs_dim, act_dim)
     state = state.replace(deltas=0.01 * jax.random.normal(jax.random.PRNGKey(1),
                                                           state.deltas.shape))
@@ -99,7 +102,8 @@ def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
         labels = [("forward", 1)] + [("policy", k) for k in steps]
         if backbone == "mlp" and dual:
             calls += dual_calls(horizon, obs_dim, act_dim, batch)
-            labels += [("dual", 1), ("dual-predict", 1)]
+            calls.append(dual_calls(horizon, obs_dim, act_dim, batch, distill=False)[0])
+            labels += [("dual", 1), ("dual-predict", 1), ("dual-no-distill", 16)]
         results = time_interleaved(calls, budget_s)
         for (method, k), (ms, mn, n) in zip(labels, results, strict=True):
             rows.append(dict(method=method, backbone=backbone, steps=k, batch=batch,
@@ -118,7 +122,9 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "per call; `ratio` = policy / (K × one forward pass of the same backbone and batch). "
         "DUAL acting (the action's critical path, called as the O2O loop calls it, with its "
         "logged diagnostics): one pass of its 1-step MLP student, M = 10 Laplace weight sets, "
-        "the shift distance to ŝ_t, the Gaussian draw. DUAL ŝ prediction: P̂(s_t, a_t) for the "
+        "the shift distance to ŝ_t, the Gaussian draw; w/o distillation the same with the "
+        "K = 16 teacher sampler as the actor (ratio to 16 forwards). "
+        "DUAL ŝ prediction: P̂(s_t, a_t) for the "
         "next step's shift term, made (with the next step's standard normal noise) in the "
         "loop's store-and-update call after the action is out; acting + prediction together is "
         "the per-step network cost.",
@@ -133,6 +139,8 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             label = "DUAL acting (M=10, shift term)"
         if r["method"] == "dual-predict":
             label = "DUAL ŝ prediction (off the acting path)"
+        if r["method"] == "dual-no-distill":
+            label = "DUAL w/o distillation acting (K=16 teacher)"
         lines.append(
             f"| {label} | {r['backbone']} | {r['steps']} | {r['batch']} | {r['ms_median']:.3f} "
             f"| {r['ms_min']:.3f} | {r['n']} | {r['ms_median'] / floor:.2f} |"

@@ -96,9 +96,12 @@ def fidelity(planner: TrajectoryPlanner, student_params, student_steps: int, tea
 
     a_s = planner.policy(student_params, obs, noise, steps=student_steps)
     a_t = planner.policy(teacher_params, obs, noise, steps=teacher_steps)
-    s_s = planner.transition(student_params, obs, act, noise, steps=student_steps)
-    s_t = planner.transition(teacher_params, obs, act, noise, steps=teacher_steps)
-    return {"policy_rel_mse": rel(a_s, a_t), "transition_rel_mse": rel(s_s, s_t)}
+    report = {"policy_rel_mse": rel(a_s, a_t)}
+    if planner.layout.horizon > 1:  # a horizon-1 (action-only) model has no transition slot
+        s_s = planner.transition(student_params, obs, act, noise, steps=student_steps)
+        s_t = planner.transition(teacher_params, obs, act, noise, steps=teacher_steps)
+        report["transition_rel_mse"] = rel(s_s, s_t)
+    return report
 
 
 def progressive_distill(planner: TrajectoryPlanner, teacher: PlannerState, buffer_state,
