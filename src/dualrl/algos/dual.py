@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
-from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, gaussian_log_prob
+from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN
 from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.critics import iql as iql_loss
 from dualrl.critics.networks import QEnsemble, ValueNet
@@ -42,6 +42,7 @@ from dualrl.o2o.agent import ActContext, Agent, Metrics, actor_critic_acting_vie
 from dualrl.uq.mixture import mixture_moments, shift_distance
 
 UQ_MODES = ("laplace", "sampling", "la-elbo", "none")
+CRITICS = ("iql",)  # Cal-QL's SAC-style objective and SO2 come with their issue
 
 
 @dataclass
@@ -60,7 +61,8 @@ class DUALConfig:
     stage_cache: str = ""
     use_planner: bool = True  # False: "w/o planner" — action-only diffusion (horizon 1)
     distill: bool = True  # False: "w/o distillation" — the K-step teacher sampler is the actor
-    # IQL critic (SPEC §7)
+    # critic (SPEC §7) and the actor objective that goes with it: "iql" (AWR likelihood)
+    critic: str = "iql"
     hidden: tuple[int, ...] = (256, 256)
     critic_lr: float = 3e-4
     value_lr: float = 3e-4
@@ -83,6 +85,9 @@ class DUALConfig:
     shift_weight: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.critic not in CRITICS:
+            raise ValueError(f"critic (--dual.critic) must be one of {', '.join(CRITICS)}, "
+                             f"got {self.critic}")
         if self.uq not in UQ_MODES:
             raise ValueError(f"uq (--dual.uq) must be one of {', '.join(UQ_MODES)}, got {self.uq}")
         if self.teacher_steps < 2 or self.teacher_steps & (self.teacher_steps - 1):
@@ -135,8 +140,11 @@ class DUAL(LaplaceActing, Agent):
 
     def __init__(self, config: DUALConfig):
         self.config = config
-        self.critic_net = QEnsemble(num_qs=2, hidden=config.hidden)
-        self.value_net = ValueNet(hidden=config.hidden)
+        self.objective = iql_loss.IQLObjective(
+            critic_net=QEnsemble(num_qs=2, hidden=config.hidden),
+            value_net=ValueNet(hidden=config.hidden), critic_lr=config.critic_lr,
+            value_lr=config.value_lr, expectile=config.expectile, gamma=config.gamma,
+            tau=config.tau, beta=config.beta, max_weight=config.max_weight)
         self.stage_dir: Path | None = None  # set by the loop: where stage checkpoints go
         self.log = print
 
@@ -174,9 +182,7 @@ class DUAL(LaplaceActing, Agent):
         k_actor, k_critic = jax.random.split(key)
         lay = self.planner.layout
         actor_params = self.actor_net.init(k_actor, jnp.zeros((1, lay.dim)), jnp.ones((1,)))
-        critic, value, target = iql_loss.init_critic_states(
-            k_critic, self.critic_net, self.value_net, obs_dim, act_dim, cfg.critic_lr,
-            cfg.value_lr)
+        critic, value, target = self.objective.init(k_critic, obs_dim, act_dim)
         feat = cfg.planner_hidden[-1]
         return DUALState(
             actor=TrainState.create(apply_fn=self.actor_net.apply, params=actor_params,
@@ -253,10 +259,8 @@ class DUAL(LaplaceActing, Agent):
     # ----------------------------------------------------------------- update
     def update(self, state: DUALState, batch: Batch, key: jax.Array) -> tuple[DUALState, Metrics]:
         cfg = self.config
-        critic, value, target, target_q, v, critic_metrics = iql_loss.critic_step(
-            self.critic_net, self.value_net, state.critic, state.value,
-            state.target_critic_params, batch, cfg.expectile, cfg.gamma, cfg.tau)
-        weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
+        critic, value, target, aux, critic_metrics = self.objective.update(
+            state.critic, state.value, state.target_critic_params, batch)
         use_transition = cfg.use_planner and cfg.transition_weight > 0
 
         def actor_loss_fn(params):
@@ -267,16 +271,16 @@ class DUAL(LaplaceActing, Agent):
             else:
                 mean, log_std, _ = self.policy_parts(params, batch.observations)
                 trans = jnp.zeros(())
-            nll = -(weights * gaussian_log_prob(batch.actions, mean, log_std)).mean()
-            return nll + cfg.transition_weight * trans, (nll, trans, log_std)
+            loss = self.objective.actor_loss(aux, batch, mean, log_std, key)
+            return loss + cfg.transition_weight * trans, (loss, trans, log_std)
 
-        (_, (nll, trans, log_std)), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
+        (_, (loss, trans, log_std)), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
             state.actor.params)
         actor = state.actor.apply_gradients(grads=grads)
         new = state.replace(actor=actor, critic=critic, value=value, target_critic_params=target,
                             steps=state.steps + 1)
-        return new, {**critic_metrics, "actor_loss": nll, "transition_loss": trans,
-                     "adv_weight_mean": weights.mean(), "actor_std": jnp.exp(log_std).mean()}
+        return new, {**critic_metrics, "actor_loss": loss, "transition_loss": trans,
+                     "actor_std": jnp.exp(log_std).mean()}
 
     # ----------------------------------------------------------------- acting
     def acting_view(self, state):
@@ -361,10 +365,9 @@ class DUAL(LaplaceActing, Agent):
         if cfg.uq == "la-elbo":  # unweighted squared-error (diffusion) loss in the raw head
             n = obs.shape[0]
             return phi, jnp.ones(n), jnp.full((n, self.act_dim), 1.0 / self.head_coef**2)
-        # the actor loss of Eq. 5: advantage weights, σ_ψ(s)²
-        target_q = self.critic_net.apply(state.target_critic_params, obs, act).min(axis=0)
-        v = self.value_net.apply(state.value.params, obs)
-        weights = iql_loss.advantage_weights(target_q, v, cfg.beta, cfg.max_weight)
+        # the actor loss of Eq. 5: the objective's likelihood weights, σ_ψ(s)²
+        weights = self.objective.likelihood_weights(state.critic, state.value,
+                                                    state.target_critic_params, obs, act)
         return phi, weights, jnp.exp(-2.0 * log_std)
 
     # -------------------------------------------------------------- pretraining

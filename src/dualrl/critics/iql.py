@@ -5,12 +5,15 @@ Pure loss functions; the algorithm file (algos/iql.py) wires them into an update
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
+
+from dualrl.actors.gaussian import gaussian_log_prob
 
 
 def expectile_loss(diff: jax.Array, expectile: float) -> jax.Array:
@@ -78,3 +81,51 @@ def init_critic_states(key: jax.Array, critic_net: Any, value_net: Any, obs_dim:
     value = TrainState.create(apply_fn=value_net.apply, params=value_net.init(k_value, obs),
                               tx=optax.adam(value_lr))
     return critic, value, jax.tree.map(jnp.copy, critic_params)
+
+
+@dataclass(frozen=True)
+class IQLObjective:
+    """IQL's critic and the actor objective that goes with it, as ONE pluggable piece for
+    actors that sit on a critic (DUAL's `--dual.critic`). Another critic (Cal-QL's SAC-style
+    loss, SO2) provides the same four methods:
+
+    - `init(key, obs_dim, act_dim)` -> (critic, value, target params);
+    - `update(critic, value, target, batch)` -> the new three, the per-batch quantity the
+      actor loss needs (here the advantage weights w), metrics;
+    - `actor_loss(aux, batch, mean, log_std, key)` -> the actor's scalar loss (here the
+      advantage-weighted Gaussian NLL −E[w log π(a|s)], SPEC §5);
+    - `likelihood_weights(critic, value, target, obs, act)` -> per-row weights of that loss,
+      which the Laplace fit of SPEC §6 is about.
+    """
+
+    critic_net: Any
+    value_net: Any
+    critic_lr: float
+    value_lr: float
+    expectile: float
+    gamma: float
+    tau: float
+    beta: float
+    max_weight: float
+
+    def init(self, key: jax.Array, obs_dim: int, act_dim: int):
+        return init_critic_states(key, self.critic_net, self.value_net, obs_dim, act_dim,
+                                  self.critic_lr, self.value_lr)
+
+    def update(self, critic: TrainState, value: TrainState, target_params: Any, batch: Any):
+        critic, value, target_params, target_q, v, metrics = critic_step(
+            self.critic_net, self.value_net, critic, value, target_params, batch,
+            self.expectile, self.gamma, self.tau)
+        weights = advantage_weights(target_q, v, self.beta, self.max_weight)
+        return critic, value, target_params, weights, {**metrics,
+                                                       "adv_weight_mean": weights.mean()}
+
+    def actor_loss(self, weights: jax.Array, batch: Any, mean: jax.Array, log_std: jax.Array,
+                   key: jax.Array) -> jax.Array:
+        return -(weights * gaussian_log_prob(batch.actions, mean, log_std)).mean()
+
+    def likelihood_weights(self, critic: TrainState, value: TrainState, target_params: Any,
+                           obs: jax.Array, act: jax.Array) -> jax.Array:
+        target_q = self.critic_net.apply(target_params, obs, act).min(axis=0)
+        v = self.value_net.apply(value.params, obs)
+        return advantage_weights(target_q, v, self.beta, self.max_weight)
