@@ -27,9 +27,8 @@ LEGEND = {
     "dual-la-elbo": "w LA-ELBO: Laplace on the unweighted diffusion loss (`--uq la-elbo`)",
     **{f"dual-shift-{w}": f"λ_shift = {w} (default 0.5; `--shift-weight {w}`)"
        for w in ("0.1", "0.25", "0.75", "1.0")},
-    "dual-temp-10": "posterior temperature T = 10 (epistemic std × ~√10; "
-                    "`--dual.temperature 10`)",
-    "dual-temp-100": "posterior temperature T = 100 (`--dual.temperature 100`)",
+    "dual-temp-100": "posterior temperature T = 100: the data term of the precision / 100 "
+                     "(`--dual.temperature 100`)",
     "dual-refit-500": "Laplace refit every 500 online steps instead of 2000 "
                       "(`--dual.refit-every 500`)",
 }
@@ -88,8 +87,11 @@ def main() -> int:
         "DUAL: planner 10k updates (MLP 128×128, horizon 8, v-parameterisation), distillation "
         "16→1 with 1.5k updates per round, Laplace refit every 2k online steps on 100k rows, "
         "M = 10, λ_shift = 0.5; critic 2×128, expectile 0.7, β 10 for IQL and DUAL. The DUAL "
-        "variants of a seed share its planner/student stages (`--dual.stage-cache`). Seeds 0–4; "
-        "the λ_shift rows, w/o distillation and the probe rows have seeds 0–2 (compute).",
+        "variants of a seed share its planner/student stages (`--dual.stage-cache`). "
+        "frozenlake-shift: seeds 0–4 for the main rows, 0–2 for the λ_shift rows, w/o "
+        "distillation (~5× the compute of DUAL) and the probes. frozenlake-noshift: seeds 0–2 for "
+        "every main row plus some of seeds 3–4 (the grid was stopped when the session's time "
+        "ran out; the seeds column counts them); w/o distillation was not run there.",
         "",
         "| method | meaning |",
         "|---|---|",
@@ -107,7 +109,11 @@ def main() -> int:
     for task in TASKS:
         for a, b in [("dual", "iql"), ("iql-la", "iql"), ("dual", "dual-no-epistemic"),
                      ("dual", "dual-no-shift"), ("dual", "dual-no-planner"),
-                     ("dual", "dual-no-distill"), ("dual-temp-100", "dual")]:
+                     ("dual", "dual-no-distill"), ("dual", "dual-uq-sampling"),
+                     ("dual", "dual-la-elbo"), ("dual-shift-0.1", "dual"),
+                     ("dual-shift-0.25", "dual"), ("dual-shift-0.75", "dual"),
+                     ("dual-shift-1.0", "dual"), ("dual-temp-100", "dual"),
+                     ("dual-refit-500", "dual")]:
             d1 = paired(grid, task, a, b, "online_mean_score")
             if d1 is not None:
                 d2 = paired(grid, task, a, b, "final_score")
