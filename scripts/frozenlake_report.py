@@ -89,9 +89,9 @@ def main() -> int:
         "M = 10, λ_shift = 0.5; critic 2×128, expectile 0.7, β 10 for IQL and DUAL. The DUAL "
         "variants of a seed share its planner/student stages (`--dual.stage-cache`). "
         "frozenlake-shift: seeds 0–4 for the main rows, 0–2 for the λ_shift rows, w/o "
-        "distillation (~5× the compute of DUAL) and the probes. frozenlake-noshift: seeds 0–2 for "
-        "every main row plus some of seeds 3–4 (the grid was stopped when the session's time "
-        "ran out; the seeds column counts them); w/o distillation was not run there.",
+        "distillation (~5× the compute of DUAL) and the probes (the grid was stopped there when "
+        "the session's time ran out). frozenlake-noshift: seeds 0–4 for the main rows; w/o "
+        "distillation was not run there. The seeds column counts them.",
         "",
         "| method | meaning |",
         "|---|---|",
