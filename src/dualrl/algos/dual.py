@@ -378,11 +378,13 @@ class DUAL(LaplaceActing, Agent):
 
         cfg, planner = self.config, self.planner
         inputs = hashlib.sha256()  # what the stages depend on, accumulated stage by stage
-        n = int(buffer_state.size)
-        for part in (buffer_state.observations, buffer_state.actions, buffer_state.rewards,
-                     buffer_state.next_observations, buffer_state.dones,
-                     buffer_state.episode_ids, jax.random.key_data(key)):
-            inputs.update(np.ascontiguousarray(jax.device_get(part[:n] if part.ndim else part)))
+        if cfg.stage_cache:  # only a shared cache needs the digest: hash the data just then
+            n = int(buffer_state.size)
+            for part in (buffer_state.observations, buffer_state.actions, buffer_state.rewards,
+                         buffer_state.next_observations, buffer_state.dones,
+                         buffer_state.episode_ids, jax.random.key_data(key)):
+                inputs.update(np.ascontiguousarray(jax.device_get(part[:n] if part.ndim
+                                                                  else part)))
 
         def stage(name: str, settings: str, compute, template):
             inputs.update(f"{name}:{settings}".encode())
