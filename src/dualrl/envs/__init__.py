@@ -5,6 +5,8 @@ from dualrl.envs.registry import (
     PHASES,
     TaskSpec,
     UnknownTaskError,
+    data_dir,
+    find_dataset_file,
     get_task,
     make,
     register,
@@ -12,6 +14,8 @@ from dualrl.envs.registry import (
 )
 
 __all__ = [
+    "data_dir",
+    "find_dataset_file",
     "PHASES",
     "TaskSpec",
     "UnknownTaskError",

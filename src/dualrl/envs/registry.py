@@ -6,8 +6,10 @@ CLI can override any of them (`--env.slip-online 0.5`).
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -32,6 +34,11 @@ class TaskSpec:
     dataset_factory: Callable[[Any], Dataset] | None
     ref_min_score: float
     ref_max_score: float
+    # the offline data's file name in the data directory (D4RL's name, e.g. "hopper-medium-v2");
+    # used when the task has no dataset_factory and no --dataset is given
+    dataset_name: str | None = None
+    # how to get the data when it is missing (shown in the error), e.g. a `dualrl collect` line
+    dataset_hint: str = ""
 
     def resolve(self, **overrides: Any) -> Any:
         """Defaults with overrides applied; unknown names fail listing the valid ones."""
@@ -48,6 +55,35 @@ class TaskSpec:
         return 100.0 * (raw_return - self.ref_min_score) / (
             self.ref_max_score - self.ref_min_score
         )
+
+
+DATA_SUFFIXES = (".hdf5", ".h5", ".npz", "")  # "" = a Minari dataset folder
+
+
+def data_dir() -> Path:
+    """Where tasks look for their offline data: $DUALRL_DATA, else ~/.cache/dualrl/datasets."""
+    env = os.environ.get("DUALRL_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "dualrl" / "datasets"
+
+
+def find_dataset_file(spec: TaskSpec) -> Path:
+    """The task's data file in data_dir(), or a FileNotFoundError saying how to get it."""
+    name = spec.dataset_name or spec.name
+    root = data_dir()
+    for suffix in DATA_SUFFIXES:
+        path = root / f"{name}{suffix}"
+        if path.exists() and (suffix or path.is_dir()):
+            return path
+    tried = ", ".join(f"{name}{suffix or '/'}" for suffix in DATA_SUFFIXES)
+    hint = f" To generate comparable data: {spec.dataset_hint}." if spec.dataset_hint else ""
+    raise FileNotFoundError(
+        f"task '{spec.name}' needs its offline dataset '{name}': pass --dataset PATH (a D4RL "
+        f"HDF5 file, a Minari dataset folder or a dualrl .npz), or put it in the data "
+        f"directory {root} (set DUALRL_DATA to change it) as one of: {tried}.{hint}"
+    )
 
 
 _REGISTRY: dict[str, TaskSpec] = {}

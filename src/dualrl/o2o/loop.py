@@ -30,7 +30,7 @@ from dualrl.data.buffer import BufferState, ReplayBuffer, Transition, add_transi
 from dualrl.data.dataset import Dataset
 from dualrl.data.io import load_dataset
 from dualrl.data.normalizer import Normalizer
-from dualrl.envs.registry import get_task
+from dualrl.envs.registry import find_dataset_file, get_task
 from dualrl.o2o.agent import ActContext, Agent, step_noise
 from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dualrl.o2o.evaluation import Evaluator
@@ -67,14 +67,15 @@ class Progress:
 
 
 def prepare_dataset(config: TrainConfig, env: gym.Env) -> Dataset:
-    """The offline data: `--dataset PATH` when given, else the task's own generator."""
+    """The offline data: `--dataset PATH` when given, else the task's own generator, else the
+    file named after the task's dataset in the data directory ($DUALRL_DATA)."""
     spec = get_task(config.task)
     if config.dataset is not None:
         dataset = load_dataset(config.dataset)
     elif spec.dataset_factory is not None:
         dataset = spec.dataset_factory(spec.resolve(**config.env))
     else:
-        raise FileNotFoundError(f"task '{config.task}' needs a dataset: pass --dataset PATH")
+        dataset = load_dataset(find_dataset_file(spec))
     obs_dim = int(np.prod(env.observation_space.shape))
     act_dim = int(np.prod(env.action_space.shape))
     dataset.check_compatible(obs_dim, act_dim, config.task)
