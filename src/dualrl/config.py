@@ -30,6 +30,9 @@ class LoopConfig:
     scan_chunk: int = 1_000  # offline updates fused in one jitted lax.scan call
     reward_scale: float = 1.0
     reward_bias: float = 0.0
+    # "returns": rewards x 1000 / (max - min episode return of D_off), IQL's and CORL's recipe
+    # for D4RL locomotion; applied after reward_scale/reward_bias, online too. "none": as is.
+    reward_normalization: str = "none"
     normalize_obs: bool = True
     progress: bool = True
 
@@ -41,6 +44,9 @@ class LoopConfig:
             if getattr(self, name) < low:
                 flag = name.replace("_", "-")
                 raise ValueError(f"{name} (--{flag}) must be >= {low}, got {getattr(self, name)}")
+        if self.reward_normalization not in ("none", "returns"):
+            raise ValueError("reward_normalization (--reward-normalization) must be 'none' or "
+                             f"'returns', got '{self.reward_normalization}'")
         ratio = self.online_ratio
         if ratio is not None and not 0.0 <= ratio <= 1.0:
             raise ValueError(
@@ -98,6 +104,37 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "loop": dict(offline_steps=1_000_000, online_steps=1_000_000, eval_every=10_000,
                          eval_episodes=100, checkpoint_every=50_000),
             "agent": dict(expectile=0.7, beta=10.0),
+            "env": {},
+        },
+    },
+    # D4RL/ODRL MuJoCo locomotion (SPEC §7: expectile 0.7, beta 3; rewards normalised by the
+    # spread of episode returns, as IQL/CORL do). "cpu" is the budget of
+    # docs/results/locomotion.md; "paper" is CORL's 1M + 1M.
+    "locomotion": {
+        "quick": {
+            "loop": dict(offline_steps=2_000, online_steps=1_000, eval_every=1_000,
+                         eval_episodes=2, checkpoint_every=1_000, scan_chunk=500,
+                         reward_normalization="returns"),
+            "agent": dict(hidden=(64, 64), expectile=0.7, beta=3.0),
+            "dual": dict(horizon=4, planner_hidden=(128, 128), planner_steps=1_000,
+                         distill_steps_per_round=100, refit_every=500, fit_samples=10_000),
+            "env": {},
+        },
+        "cpu": {
+            "loop": dict(offline_steps=30_000, online_steps=20_000, eval_every=5_000,
+                         eval_episodes=5, checkpoint_every=10_000, scan_chunk=1_000,
+                         reward_normalization="returns"),
+            "agent": dict(expectile=0.7, beta=3.0),
+            "dual": dict(horizon=4, planner_hidden=(256, 256), planner_steps=10_000,
+                         distill_steps_per_round=1_000, refit_every=5_000),
+            "env": {},
+        },
+        "paper": {
+            "loop": dict(offline_steps=1_000_000, online_steps=1_000_000, eval_every=10_000,
+                         eval_episodes=10, checkpoint_every=50_000,
+                         reward_normalization="returns"),
+            "agent": dict(expectile=0.7, beta=3.0),
+            "dual": dict(horizon=4),
             "env": {},
         },
     },

@@ -1,6 +1,7 @@
 """Tasks: `dualrl.envs.make(task, phase="offline"|"online", **overrides)` is the one factory."""
 
 from dualrl.envs import frozenlake_tasks as _frozenlake_tasks  # noqa: F401  (registers tasks)
+from dualrl.envs import locomotion_tasks as _locomotion_tasks  # noqa: F401
 from dualrl.envs.registry import (
     PHASES,
     TaskSpec,

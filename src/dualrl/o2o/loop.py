@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dualrl.algos import get_algo, make_agent
-from dualrl.config import TrainConfig, config_from_dict
+from dualrl.config import LoopConfig, TrainConfig, config_from_dict
 from dualrl.data.buffer import BufferState, ReplayBuffer, Transition, add_transition
 from dualrl.data.dataset import Dataset
 from dualrl.data.io import load_dataset
@@ -82,6 +82,20 @@ def prepare_dataset(config: TrainConfig, env: gym.Env) -> Dataset:
     return dataset
 
 
+def reward_transform(loop: LoopConfig, dataset: Dataset) -> tuple[float, float]:
+    """(scale, bias) applied to every reward the agent learns from, D_off and D_on alike."""
+    scale, bias = loop.reward_scale, loop.reward_bias
+    if loop.reward_normalization == "returns":
+        rewards = dataset.rewards.astype(np.float64) * scale + bias
+        returns = np.array([rewards[s].sum() for s in dataset.episode_slices()])
+        spread = float(returns.max() - returns.min()) if len(returns) else 0.0
+        if spread <= 0:
+            raise ValueError(f"{dataset.source or 'dataset'}: reward_normalization 'returns' "
+                             "needs episodes with different returns")
+        scale, bias = scale * 1000.0 / spread, bias * 1000.0 / spread
+    return scale, bias
+
+
 class O2ORun:
     """Builds everything a run needs from a TrainConfig and drives the agent through it."""
 
@@ -98,12 +112,13 @@ class O2ORun:
             if self.loop.normalize_obs
             else Normalizer.identity(self.dataset.obs_dim)
         )
+        scale, bias = reward_transform(self.loop, self.dataset)
         self.buffer = ReplayBuffer(
             self.dataset,
             online_capacity=self.loop.online_steps,
             normalizer=self.normalizer,
-            reward_scale=self.loop.reward_scale,
-            reward_bias=self.loop.reward_bias,
+            reward_scale=scale,
+            reward_bias=bias,
         )
         self.agent: Agent = make_agent(config.algo, config.agent)
         self.key = jax.random.PRNGKey(config.seed)
