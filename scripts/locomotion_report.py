@@ -1,0 +1,99 @@
+"""docs/results/locomotion.md from the run directories of scripts/locomotion_results.sh and
+the metadata of the datasets they trained on.
+
+    python scripts/locomotion_report.py [--runs runs/locomotion] [--data /tmp/sac-hopper]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import h5py
+
+from dualrl.config import preset_overrides
+from dualrl.experiments.plots import plot_learning_curves
+from dualrl.experiments.report import find_runs, table
+
+TASKS = ("hopper-medium-v2", "hopper-medium-replay-v2", "hopper-medium-expert-v2",
+         "hopper-friction-2.0", "hopper-gravity-2.0")
+
+
+def dataset_rows(data: Path) -> list[str]:
+    rows = ["| file | transitions | episodes | mean episode return | source policy | "
+            "policy return | SAC step |", "|---|---|---|---|---|---|---|"]
+    for path in sorted(data.glob("hopper-*-v2.hdf5")):
+        with h5py.File(path, "r") as f:
+            n = int(f["rewards"].shape[0])
+            ends = f["terminals"][:].astype(bool) | f["timeouts"][:].astype(bool)
+            rewards = f["rewards"][:]
+            meta = {k: f["metadata"].attrs[k] for k in f["metadata"].attrs} if (
+                "metadata" in f) else {}
+        meta = {k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v)
+                for k, v in meta.items()}
+        cuts = [0, *(i + 1 for i in range(n) if ends[i])]
+        rets = [float(rewards[a:b].sum()) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        mean = sum(rets) / len(rets) if rets else float("nan")
+        rows.append(f"| {path.name} | {n} | {len(rets)} | {mean:.0f} | "
+                    f"{meta.get('policy', meta.get('source_policy', '-'))} | "
+                    f"{meta.get('policy_return', meta.get('source_return', '-'))} | "
+                    f"{meta.get('snapshot_step', '-')} |")
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", default="runs/locomotion")
+    parser.add_argument("--data", default="/tmp/sac-hopper")
+    parser.add_argument("--out", default="docs/results/locomotion.md")
+    args = parser.parse_args()
+    out = Path(args.out)
+    runs = find_runs([args.runs])
+    loop = preset_overrides("locomotion", "cpu")["loop"]
+    lines = [
+        "# MuJoCo locomotion: hopper datasets and ODRL shifts",
+        "",
+        "Made by `DATA=<dir> bash scripts/locomotion_results.sh` (runs) and "
+        "`python scripts/locomotion_report.py` (this page). Offline data: the hopper datasets "
+        "written by `dualrl collect sac --env hopper --preset small` (docs/results/"
+        "collect_sac.md), read from the data directory under D4RL's names. "
+        "hopper-friction-2.0 and hopper-gravity-2.0 train offline on hopper-medium-v2 in the "
+        "unshifted robot; the online phase and every evaluation use the shifted robot "
+        "(all friction coefficients x2; gravity x2 = -19.62).",
+        "",
+        f"Budget (`cpu` preset of the locomotion family): {loop['offline_steps']:,} offline "
+        f"gradient updates + {loop['online_steps']:,} online environment steps (utd 1), "
+        f"evaluation every {loop['eval_every']:,} steps with {loop['eval_episodes']} episodes "
+        "of the deterministic policy; IQL 2x256, expectile 0.7, beta 3, rewards x 1000 / "
+        "(return spread of D_off). This is about 1/30 of the paper's offline and 1/50 of its "
+        "online budget. Scores are D4RL-normalised (hopper [-20.27, 3234.3]; ODRL tasks "
+        "[-26.336, 3234.3]); mean ± standard error over seeds; offline_score = last offline "
+        "evaluation, online_mean_score = mean of the online evaluations (the paper's metric).",
+        "",
+        "## Datasets",
+        "",
+        *dataset_rows(Path(args.data)),
+        "",
+        "## Results",
+        "",
+        table(runs, None) if runs else "(no runs found)",
+        "",
+    ]
+    for task in TASKS:
+        dirs = [r["run_dir"] for r in runs if r["task"] == task]
+        if dirs:
+            png = out.with_name(f"locomotion_{task}.png")
+            plot_learning_curves(dirs, png, f"{task} (cpu preset)",
+                                 offline_steps=loop["offline_steps"])
+            lines += [f"![learning curves, {task}]({png.name})", ""]
+    findings = Path(__file__).with_name("locomotion_findings.md")
+    if findings.exists():
+        lines += [findings.read_text().strip(), ""]
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
