@@ -2,6 +2,7 @@
 
 from dualrl.envs import frozenlake_tasks as _frozenlake_tasks  # noqa: F401  (registers tasks)
 from dualrl.envs import locomotion_tasks as _locomotion_tasks  # noqa: F401
+from dualrl.envs import robotics_tasks as _robotics_tasks  # noqa: F401
 from dualrl.envs.registry import (
     PHASES,
     TaskSpec,
