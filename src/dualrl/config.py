@@ -139,6 +139,33 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         },
     },
 }
+# AntMaze / Adroit / maze2d (SPEC §7): IQL's per-domain expectile and beta; antmaze rewards
+# shifted by -1 (IQL's recipe: 0 at the goal, -1 elsewhere).
+for _family, _agent, _loop in (
+    ("antmaze", dict(expectile=0.9, beta=10.0), dict(reward_bias=-1.0)),
+    ("adroit", dict(expectile=0.8, beta=3.0), dict(reward_normalization="returns")),
+    ("maze2d", dict(expectile=0.7, beta=3.0), dict(reward_normalization="none")),
+):
+    PRESETS[_family] = {
+        "quick": {"loop": dict(offline_steps=2_000, online_steps=1_000, eval_every=1_000,
+                               eval_episodes=2, checkpoint_every=1_000, scan_chunk=500, **_loop),
+                  "agent": dict(hidden=(64, 64), **_agent),
+                  "dual": dict(horizon=8, planner_hidden=(128, 128), planner_steps=1_000,
+                               distill_steps_per_round=100, refit_every=500,
+                               fit_samples=10_000),
+                  "env": {}},
+        "cpu": {"loop": dict(offline_steps=30_000, online_steps=20_000, eval_every=5_000,
+                             eval_episodes=10, checkpoint_every=10_000, **_loop),
+                "agent": dict(_agent),
+                "dual": dict(horizon=16 if _family != "adroit" else 4,
+                             planner_hidden=(256, 256), planner_steps=10_000,
+                             distill_steps_per_round=1_000, refit_every=5_000),
+                "env": {}},
+        "paper": {"loop": dict(offline_steps=1_000_000, online_steps=1_000_000,
+                               eval_every=10_000, eval_episodes=100 if _family == "antmaze"
+                               else 10, checkpoint_every=50_000, **_loop),
+                  "agent": dict(_agent), "env": {}},
+    }
 
 
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
