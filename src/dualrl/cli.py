@@ -4,6 +4,8 @@
     dualrl train --out DIR --resume
     dualrl demo
     dualrl collect frozenlake --slip 0.1 --out FILE.hdf5
+    dualrl collect sac --env hopper --preset small --out DIR   (D4RL-style SAC datasets)
+    dualrl collect maze --maze umaze --out maze2d-umaze-v1.hdf5  (PD waypoint controller)
     dualrl info PATH
     dualrl planner fit --task frozenlake-noshift --out DIR    (then: planner distill --out DIR)
     dualrl bench throughput --out FILE.json
@@ -249,13 +251,71 @@ def cmd_demo(argv: list[str]) -> int:
 
 
 # --------------------------------------------------------------------- collect
+COLLECTORS = ("frozenlake", "sac", "maze")
+
+
 def cmd_collect(argv: list[str]) -> int:
-    from dualrl.collect.qlearning import collect_qlearning
+    """`collect frozenlake` (ε-greedy Q-learning data) or `collect sac` (D4RL-style datasets)."""
+    if not argv or argv[0] not in COLLECTORS:
+        raise CLIError(f"dualrl collect: choose a collector; valid collectors: "
+                       f"{', '.join(COLLECTORS)}")
+    collector = {"frozenlake": _collect_frozenlake, "sac": _collect_sac, "maze": _collect_maze}
+    return collector[argv[0]](argv[1:])
+
+
+def _write_dataset(dataset, out: Path, overwrite: bool) -> None:
+    """`.npz` -> dualrl's own format, anything else -> a D4RL HDF5 file."""
     from dualrl.data import save_npz, write_d4rl
+
+    if out.suffix == ".npz":
+        save_npz(dataset, out, overwrite=overwrite)
+    else:
+        write_d4rl(dataset, out, overwrite=overwrite)
+
+
+def _collect_maze(argv: list[str]) -> int:
+    """PD waypoint-controller data for a point maze (maze2d-style, SPEC §9)."""
+    from dualrl.collect.waypoints import collect_maze
+    from dualrl.envs.mazes import MAZES
+
+    parser = _Parser(prog="dualrl collect maze", description=(
+        "Drive the point mass to random goal cells with a PD controller over BFS waypoints and "
+        "write the transitions; name the file maze2d-<maze>-v1.hdf5 in $DUALRL_DATA to train "
+        "on task maze2d-<maze>-v1."))
+    parser.add_argument("--maze", required=True, help=f"one of: {', '.join(MAZES)}")
+    parser.add_argument("--out", required=True, help="FILE.hdf5 (D4RL format) or FILE.npz")
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--episode-steps", type=int, default=None,
+                        help="cut the run into time-out episodes of this length "
+                             "(default: the task's time limit)")
+    parser.add_argument("--action-noise", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if args.maze not in MAZES:
+        raise CLIError(f"dualrl collect maze: unknown maze '{args.maze}'; valid mazes: "
+                       f"{', '.join(MAZES)}")
+    t0 = time.perf_counter()
+    try:
+        dataset = collect_maze(args.maze, n_steps=args.steps, seed=args.seed,
+                               episode_steps=args.episode_steps, action_noise=args.action_noise)
+    except ValueError as e:
+        raise CLIError(f"dualrl collect maze: {e}") from None
+    _write_dataset(dataset, out, args.overwrite)
+    meta = dataset.metadata
+    print(f"wrote {len(dataset)} transitions, {dataset.num_episodes} episodes, "
+          f"{meta.get('goals_reached', '?')} goals reached, to {out} "
+          f"({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def _collect_frozenlake(argv: list[str]) -> int:
+    from dualrl.collect.qlearning import collect_qlearning
     from dualrl.envs.frozenlake import FrozenLakeShiftEnv
 
-    if not argv or argv[0] not in ("frozenlake",):
-        raise CLIError("dualrl collect: choose a collector; valid collectors: frozenlake")
     parser = _Parser(prog="dualrl collect frozenlake")
     parser.add_argument("--out", required=True, help="FILE.hdf5 (D4RL format) or FILE.npz")
     parser.add_argument("--slip", type=float, default=0.0)
@@ -267,7 +327,7 @@ def cmd_collect(argv: list[str]) -> int:
     parser.add_argument("--epsilon-end", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv[1:])
+    args = parser.parse_args(argv)
     out = Path(args.out)
     if out.exists() and not args.overwrite:  # refuse before spending minutes collecting
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -279,12 +339,76 @@ def cmd_collect(argv: list[str]) -> int:
                                     epsilon_end=args.epsilon_end, seed=args.seed)
     except ValueError as e:
         raise CLIError(f"dualrl collect frozenlake: {e}") from None
-    if out.suffix == ".npz":
-        save_npz(dataset, out, overwrite=args.overwrite)
-    else:
-        write_d4rl(dataset, out, overwrite=args.overwrite)
+    _write_dataset(dataset, out, args.overwrite)
     print(f"wrote {len(dataset)} transitions, {dataset.num_episodes} episodes "
           f"(success rate {dataset.metadata.get('success_rate', float('nan')):.3f}) to {out}")
+    return 0
+
+
+def _collect_sac(argv: list[str]) -> int:
+    """Train SAC on a locomotion robot and write its D4RL-style datasets (SPEC §9)."""
+    from dualrl.collect.behaviour_datasets import (
+        DATASET_NAMES,
+        check_outputs_free,
+        collect_sac_datasets,
+    )
+    from dualrl.collect.sac import SAC_PRESETS, sac_preset
+    from dualrl.envs.locomotion import ROBOTS
+
+    prog = "dualrl collect sac"
+    parser = _Parser(prog=prog, description=(
+        "Train SAC and write <robot>-{random,medium,medium-replay,expert,medium-expert}-v2.hdf5 "
+        "into --out; an interrupted run resumes from <out>/<robot>-sac/checkpoints."))
+    parser.add_argument("--env", required=True, help=f"robot: {', '.join(ROBOTS)}")
+    parser.add_argument("--preset", default="small", help=f"budget: {', '.join(SAC_PRESETS)}")
+    parser.add_argument("--out", required=True, help="output directory (the data directory)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="override the SAC steps")
+    parser.add_argument("--dataset-size", type=int, default=None,
+                        help="override the transitions per random/medium/expert dataset")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing datasets (and a checkpoint of another run)")
+    args = parser.parse_args(argv)
+    if args.env not in ROBOTS:
+        raise CLIError(f"{prog}: unknown env '{args.env}'; valid envs: {', '.join(ROBOTS)}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"{prog}: --out {out} is a file; expected a directory")
+    try:
+        config = sac_preset(args.preset).with_budget(args.steps, args.dataset_size)
+    except ValueError as e:
+        raise CLIError(f"{prog}: {e}") from None
+    try:
+        check_outputs_free(out, args.env, overwrite=args.overwrite)  # before any output
+    except IsADirectoryError as e:
+        raise CLIError(f"{prog}: {e}") from None
+    print(f"{prog}: {args.env}, preset {config.preset}, {config.total_steps} SAC steps, "
+          f"{config.dataset_size} transitions per dataset, seed {args.seed} -> {out}",
+          flush=True)
+    try:
+        report = collect_sac_datasets(args.env, config, out, seed=args.seed,
+                                      overwrite=args.overwrite,
+                                      log=lambda msg: print(msg, flush=True))
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; run the same command again to resume from the last "
+              "checkpoint", file=sys.stderr)
+        return 130
+    summary = report.summary
+    seconds = summary["seconds"]
+    resumed = (f", resumed at step {summary['resumed_at_step']}"
+               if summary["resumed_at_step"] else "")
+    print(f"\n{args.env}: {summary['sac_steps']} SAC steps{resumed}; expert snapshot eval "
+          f"return {summary['expert_eval_return']:.1f}")
+    print(f"{'dataset':<15}{'transitions':>12}{'episodes':>10}{'return':>10}{'score':>8}"
+          f"{'snapshot':>10}")
+    for name in DATASET_NAMES:
+        row = summary["datasets"][name]
+        step = "-" if row["snapshot_step"] is None else str(row["snapshot_step"])
+        print(f"{name:<15}{row['n_transitions']:>12}{row['n_episodes']:>10}"
+              f"{row['source_policy_return']:>10.1f}{row['source_policy_score']:>8.1f}{step:>10}")
+    print(f"time: {seconds['total']:.0f} s (SAC {seconds['sac_train_this_session']:.0f} s, "
+          f"datasets {seconds['datasets_collect'] + seconds['datasets_write']:.0f} s); "
+          f"files in {out}")
     return 0
 
 

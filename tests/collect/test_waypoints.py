@@ -113,3 +113,21 @@ def test_collector_rejects_bad_arguments():
         collect_maze("umaze", n_steps=10, action_noise=-1.0)
     with pytest.raises(ValueError, match="unknown maze"):
         collect_maze("spiral", n_steps=10)
+
+
+def test_collect_maze_cli_writes_a_file_the_task_trains_on(tmp_path, capsys, monkeypatch):
+    from dualrl.cli import main
+    from dualrl.config import TrainConfig
+    from dualrl.envs import make
+    from dualrl.o2o.loop import prepare_dataset
+
+    out = tmp_path / "maze2d-umaze-v1.hdf5"
+    assert main(["collect", "maze", "--maze", "umaze", "--steps", "700", "--out", str(out)]) == 0
+    assert "wrote 700 transitions" in capsys.readouterr().out
+    monkeypatch.setenv("DUALRL_DATA", str(tmp_path))
+    data = prepare_dataset(TrainConfig(task="maze2d-umaze-v1"), make("maze2d-umaze-v1"))
+    assert len(data) == 700 and data.obs_dim == 4
+    assert main(["collect", "maze", "--maze", "umaze", "--steps", "700", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["collect", "maze", "--maze", "spiral", "--out", str(tmp_path / "x.hdf5")]) == 2
+    assert "valid mazes" in capsys.readouterr().err

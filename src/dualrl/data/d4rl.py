@@ -103,6 +103,9 @@ def atomic_path(path: PathLike, overwrite: bool, suffix: str = ".tmp") -> Iterat
     tmp = Path(tmp_name)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
     finally:
         if tmp.exists():
