@@ -5,8 +5,9 @@ D4RL's `-v2` datasets were recorded with gym's v3 environments (mujoco-py). Gymn
 the same observations, actions, rewards and time limit (1000), with these known differences:
 - walker2d: v5's XML gives both feet friction 1.9; D4RL's left foot has 0.9. We load
   Gymnasium's v4-style `walker2d.xml`, which keeps 0.9 / 1.9 (`d4rl_xml=False` opts out).
-- v5 pays the healthy reward on the terminal step too (v3 did not): returns of episodes that
-  end by falling are higher by one `healthy_reward` (1.0) than D4RL's for the same motion.
+- v5 pays hopper's and walker2d's healthy reward only while healthy; v3 (D4RL) also paid it on
+  the terminal, unhealthy step. Episodes that end by falling return 1.0 less than D4RL's for
+  the same motion (and their terminal reward is 1 lower); halfcheetah has no healthy reward.
 - MuJoCo ≥ 3 replaces mujoco-py's MuJoCo 2.x: contacts and the RK4/Euler integration differ in
   the last digits, so rollouts of the same policy diverge after a few hundred steps.
 - v5 reset noise and `exclude_current_positions_from_observation` are unchanged defaults.
