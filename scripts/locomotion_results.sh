@@ -8,8 +8,8 @@ set -euo pipefail
 OUT=${OUT:-runs/locomotion}
 PY=${PY:-python}
 export DUALRL_DATA=${DATA:?set DATA to the folder written by dualrl collect sac --env hopper}
-TASKS=(hopper-medium-v2 hopper-medium-replay-v2 hopper-medium-expert-v2 hopper-friction-2.0
-       hopper-gravity-2.0)
+TASKS=(${TASKS:-hopper-medium-v2 hopper-medium-replay-v2 hopper-medium-expert-v2 hopper-friction-2.0
+       hopper-gravity-2.0})
 METHODS=(${METHODS:-"iql=--algo iql"})
 SEEDS=(${SEEDS:-0 1 2})
 for s in 0 1; do
