@@ -78,7 +78,7 @@ def find_dataset_file(spec: TaskSpec) -> Path:
         if path.exists() and (suffix or path.is_dir()):
             return path
     tried = ", ".join(f"{name}{suffix or '/'}" for suffix in DATA_SUFFIXES)
-    hint = f" To generate comparable data: {spec.dataset_hint}." if spec.dataset_hint else ""
+    hint = f" To get it: {spec.dataset_hint}." if spec.dataset_hint else ""
     raise FileNotFoundError(
         f"task '{spec.name}' needs its offline dataset '{name}': pass --dataset PATH (a D4RL "
         f"HDF5 file, a Minari dataset folder or a dualrl .npz), or put it in the data "
