@@ -7,38 +7,44 @@ the metadata of the datasets they trained on.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-import h5py
-
 from dualrl.config import preset_overrides
+from dualrl.data import load_dataset
 from dualrl.experiments.plots import plot_learning_curves
-from dualrl.experiments.report import find_runs, table
+from dualrl.experiments.report import find_runs, mean_se, table
 
 TASKS = ("hopper-medium-v2", "hopper-medium-replay-v2", "hopper-medium-expert-v2",
          "hopper-friction-2.0", "hopper-gravity-2.0")
 
 
 def dataset_rows(data: Path) -> list[str]:
-    rows = ["| file | transitions | episodes | mean episode return | source policy | "
-            "policy return | SAC step |", "|---|---|---|---|---|---|---|"]
+    rows = ["| file | transitions | episodes | mean episode return | policy | snapshot step "
+            "(its evaluation return) |", "|---|---|---|---|---|---|"]
     for path in sorted(data.glob("hopper-*-v2.hdf5")):
-        with h5py.File(path, "r") as f:
-            n = int(f["rewards"].shape[0])
-            ends = f["terminals"][:].astype(bool) | f["timeouts"][:].astype(bool)
-            rewards = f["rewards"][:]
-            meta = {k: f["metadata"].attrs[k] for k in f["metadata"].attrs} if (
-                "metadata" in f) else {}
-        meta = {k: (json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v)
-                for k, v in meta.items()}
-        cuts = [0, *(i + 1 for i in range(n) if ends[i])]
-        rets = [float(rewards[a:b].sum()) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-        mean = sum(rets) / len(rets) if rets else float("nan")
-        rows.append(f"| {path.name} | {n} | {len(rets)} | {mean:.0f} | "
-                    f"{meta.get('policy', meta.get('source_policy', '-'))} | "
-                    f"{meta.get('policy_return', meta.get('source_return', '-'))} | "
-                    f"{meta.get('snapshot_step', '-')} |")
+        ds = load_dataset(path)
+        meta = ds.metadata
+        rets = ds.episode_returns()
+        step = meta.get("snapshot_step")
+        snap = "-" if step is None else (
+            f"{step} ({meta['snapshot_eval_return']:.0f})" if isinstance(step, int) else str(step))
+        rows.append(f"| {path.name} | {len(ds)} | {len(rets)} | {rets.mean():.0f} | "
+                    f"{meta.get('policy', '-')} | {snap} |")
+    return rows
+
+
+def shift_rows(runs: list[dict]) -> list[str]:
+    """The same offline policy in the data's (unshifted) robot and in the shifted one."""
+    rows = ["| task | seeds | last offline evaluation, unshifted robot | same policy, shifted "
+            "robot | online_mean_score (shifted) |", "|---|---|---|---|---|"]
+    for task in TASKS:
+        sel = [r for r in runs if r["task"] == task and "offline_data_env_score" in r]
+        if task.endswith("-v2") or not sel:
+            continue
+        cells = [mean_se([r[k] for r in sel]) for k in
+                 ("offline_data_env_score", "offline_score", "online_mean_score")]
+        rows.append(f"| {task} | {len(sel)} | " + " | ".join(
+            f"{m:.1f} ± {se:.1f}" for m, se in cells) + " |")
     return rows
 
 
@@ -78,6 +84,12 @@ def main() -> int:
         "## Results",
         "",
         table(runs, None) if runs else "(no runs found)",
+        "",
+        "The shift tasks: the offline policy evaluated in the robot its data came from, and in "
+        "the shifted robot of the online phase (the loop's `offline_data_env_score` and "
+        "`offline_score`):",
+        "",
+        *shift_rows(runs),
         "",
     ]
     for task in TASKS:
