@@ -10,7 +10,8 @@ PY=${PY:-python}
 export DUALRL_DATA=${DATA:?set DATA to the folder written by dualrl collect sac --env hopper}
 TASKS=(${TASKS:-hopper-medium-v2 hopper-medium-replay-v2 hopper-medium-expert-v2 hopper-friction-2.0
        hopper-gravity-2.0})
-METHODS=(${METHODS:-"iql=--algo iql"})
+# label=<train flags>, several separated by ';', e.g. METHODS="iql=--algo iql;dual=--algo dual"
+IFS=';' read -r -a METHODS <<< "${METHODS:-iql=--algo iql}"
 SEEDS=(${SEEDS:-0 1 2})
 for s in 0 1; do
   "$PY" -m dualrl.experiments.sweep --out "$OUT" --shard "$s/2" --tasks "${TASKS[@]}" \
