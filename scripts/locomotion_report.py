@@ -35,16 +35,20 @@ def dataset_rows(data: Path) -> list[str]:
 
 def shift_rows(runs: list[dict]) -> list[str]:
     """The same offline policy in the data's (unshifted) robot and in the shifted one."""
-    rows = ["| task | seeds | last offline evaluation, unshifted robot | same policy, shifted "
-            "robot | online_mean_score (shifted) |", "|---|---|---|---|---|"]
+    rows = ["| task | method | seeds | last offline evaluation, unshifted robot | same "
+            "policy, shifted robot | online_mean_score (shifted) |", "|---|---|---|---|---|---|"]
+    labels = sorted({r.get("label") or r["algo"] for r in runs}, key=lambda x: x != "iql")
     for task in TASKS:
-        sel = [r for r in runs if r["task"] == task and "offline_data_env_score" in r]
-        if task.endswith("-v2") or not sel:
-            continue
-        cells = [mean_se([r[k] for r in sel]) for k in
-                 ("offline_data_env_score", "offline_score", "online_mean_score")]
-        rows.append(f"| {task} | {len(sel)} | " + " | ".join(
-            f"{m:.1f} ± {se:.1f}" for m, se in cells) + " |")
+        for label in labels:
+            sel = [r for r in runs if r["task"] == task and "offline_data_env_score" in r
+                   and (r.get("label") or r["algo"]) == label]
+            if task.endswith("-v2") or not sel:
+                continue
+            cells = [mean_se([r[k] for r in sel]) for k in
+                     ("offline_data_env_score", "offline_score", "online_mean_score")]
+            rows.append(f"| {task} | {label} | {len(sel)} | " + " | ".join(
+                f"{m:.1f}" + ("" if len(sel) < 2 else f" ± {se:.1f}") for m, se in cells)
+                + " |")
     return rows
 
 
