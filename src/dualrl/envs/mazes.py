@@ -132,7 +132,19 @@ def point_cell_of(xy: np.ndarray) -> tuple[int, int]:
     return int(i), int(j)
 
 
-class D4RLPointMaze(gym.Env):
+class _D4RLFrame(gym.Env):
+    """A maze whose D4RL frame is the simulator's world translated by `frame_offset`."""
+
+    frame_offset: np.ndarray
+
+    def to_simulator(self, xy: np.ndarray) -> np.ndarray:
+        return np.asarray(xy, np.float64) - self.frame_offset
+
+    def to_d4rl(self, xy: np.ndarray) -> np.ndarray:
+        return np.asarray(xy, np.float64) + self.frame_offset
+
+
+class D4RLPointMaze(_D4RLFrame):
     """maze2d-{umaze,medium,large}-v1: a force-actuated ball in a maze, as D4RL's MazeEnv.
 
     - Observation [x, y, vx, vy] in D4RL's maze2d frame (module docstring); the goal is not
@@ -183,13 +195,6 @@ class D4RLPointMaze(gym.Env):
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float64)
         self._sim.goal = self.to_simulator(self.goal)
         self._sim.update_target_site_pos()
-
-    # frames ---------------------------------------------------------------------------
-    def to_simulator(self, xy: np.ndarray) -> np.ndarray:
-        return np.asarray(xy, np.float64) - self.frame_offset
-
-    def to_d4rl(self, xy: np.ndarray) -> np.ndarray:
-        return np.asarray(xy, np.float64) + self.frame_offset
 
     # gym API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
@@ -282,7 +287,7 @@ def ant_cell_of(xy: np.ndarray) -> tuple[int, int]:
     return int(np.floor(y)) + ANT_RESET_CELL[0], int(np.floor(x)) + ANT_RESET_CELL[1]
 
 
-class D4RLAntMaze(gym.Env):
+class D4RLAntMaze(_D4RLFrame):
     """antmaze-{umaze,medium,large}-*-v2: the Ant in D4RL's test mazes.
 
     - Observation: the 29-d ant state qpos[:15] (torso x, y, z, quaternion, 8 joints) +
@@ -330,12 +335,6 @@ class D4RLAntMaze(gym.Env):
         self.goal = ant_cell_center(self.goal_cell)
         self.action_space = self._ant.action_space
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(29,), dtype=np.float64)
-
-    def to_simulator(self, xy: np.ndarray) -> np.ndarray:
-        return np.asarray(xy, np.float64) - self.frame_offset
-
-    def to_d4rl(self, xy: np.ndarray) -> np.ndarray:
-        return np.asarray(xy, np.float64) + self.frame_offset
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
