@@ -1,5 +1,6 @@
-"""End to end on a MuJoCo task with an ODRL shift: data found by name in $DUALRL_DATA, the
-offline phase on the base hopper, the online phase on the shifted one, rewards normalised."""
+"""End to end on continuous-control tasks (hopper with an ODRL shift, maze2d): data found by
+name in $DUALRL_DATA, the offline phase on the base robot, the online phase on the shifted
+one, rewards normalised."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 import dualrl.envs as envs
 from dualrl.cli import main
+from dualrl.collect.waypoints import collect_maze
 from dualrl.data import write_d4rl
 from dualrl.data.dataset import Dataset
 
@@ -32,6 +34,24 @@ def random_hopper_data(n_steps: int, seed: int = 0) -> Dataset:
                    ref_min_score=-20.272305, ref_max_score=3234.3)
 
 
+def train_tiny(task: str, algo: str, out, capsys, online_steps: int = 200) -> tuple[dict, dict]:
+    """`dualrl train` at a tiny budget on a task whose data is in $DUALRL_DATA: (config,
+    summary) of the run."""
+    tiny = ["--offline-steps", "200", "--online-steps", str(online_steps), "--eval-every",
+            str(online_steps), "--eval-episodes", "1", "--scan-chunk", "100",
+            "--progress", "false"]
+    if algo == "dual":
+        tiny += ["--dual.planner-steps", "50", "--dual.distill-steps-per-round", "5",
+                 "--dual.fit-samples", "500", "--dual.refit-every", "100"]
+    rc = main(["train", "--task", task, "--algo", algo, "--preset", "quick", *tiny,
+               "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    config = json.loads((out / "config.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert np.isfinite(summary["online_mean_score"]) and summary["num_evaluations"] >= 2
+    return config, summary
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", ["iql", "dual"])
 def test_train_on_a_shifted_hopper_task_from_the_data_directory(tmp_path, monkeypatch, capsys,
@@ -40,20 +60,21 @@ def test_train_on_a_shifted_hopper_task_from_the_data_directory(tmp_path, monkey
     data_dir.mkdir()
     write_d4rl(random_hopper_data(600), data_dir / "hopper-medium-v2.hdf5")
     monkeypatch.setenv("DUALRL_DATA", str(data_dir))
-    out = tmp_path / "run"
-    tiny = ["--offline-steps", "200", "--online-steps", "200", "--eval-every", "200",
-            "--eval-episodes", "1", "--scan-chunk", "100", "--progress", "false"]
-    if algo == "dual":
-        tiny += ["--dual.planner-steps", "50", "--dual.distill-steps-per-round", "5",
-                 "--dual.fit-samples", "500", "--dual.refit-every", "100"]
-    rc = main(["train", "--task", "hopper-friction-2.0", "--algo", algo, "--preset", "quick",
-               *tiny, "--out", str(out)])
-    assert rc == 0, capsys.readouterr().err
-    config = json.loads((out / "config.json").read_text())
+    config, _ = train_tiny("hopper-friction-2.0", algo, tmp_path / "run", capsys)
     assert config["loop"]["reward_normalization"] == "returns"
     assert config["env"] == {} and config["task"] == "hopper-friction-2.0"
-    summary = json.loads((out / "summary.json").read_text())
-    assert np.isfinite(summary["online_mean_score"]) and summary["num_evaluations"] >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algo", ["iql", "dual"])
+def test_train_maze2d_umaze_from_collected_data(tmp_path, monkeypatch, capsys, algo):
+    """maze2d: waypoint-controller data under the task's D4RL name, trained on by name."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    write_d4rl(collect_maze("umaze", n_steps=3000, seed=0), data_dir / "maze2d-umaze-v1.hdf5")
+    monkeypatch.setenv("DUALRL_DATA", str(data_dir))
+    config, _ = train_tiny("maze2d-umaze-v1", algo, tmp_path / "run", capsys, online_steps=300)
+    assert config["agent"]["expectile"] == 0.7
 
 
 def test_reward_normalization_by_the_spread_of_episode_returns():
