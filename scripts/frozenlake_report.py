@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from dualrl.experiments.plots import plot_learning_curves
-from dualrl.experiments.report import diagnostics_table, find_runs, mean_se, table
+from dualrl.experiments.report import diagnostics_table, find_runs, paired, run_label, table
 
 LEGEND = {
     "dual": "DUAL, full method (`--algo dual`)",
@@ -34,21 +34,6 @@ LEGEND = {
 }
 PLOTTED = ("dual", "iql", "iql-la", "dual-no-epistemic", "dual-no-shift", "dual-no-planner")
 TASKS = ("frozenlake-shift", "frozenlake-noshift")
-
-
-def label(run: dict) -> str:
-    return run.get("label") or run["algo"]
-
-
-def paired(runs: list[dict], task: str, a: str, b: str, metric: str):
-    """a − b on the same seeds (same environment seeds; the offline data is seed-pinned)."""
-    by = {(label(r), r["seed"]): r[metric] for r in runs if r["task"] == task}
-    seeds = sorted(s for (lab, s) in by if lab == a and (b, s) in by)
-    if not seeds:
-        return None
-    diffs = [by[(a, s)] - by[(b, s)] for s in seeds]
-    mean, se = mean_se(diffs)
-    return mean, se, len(seeds)
 
 
 def fmt(x) -> str:
@@ -122,7 +107,7 @@ def main() -> int:
               "stds are per action dimension in the normalised one-hot action space):", "",
               diagnostics_table(grid, order), ""]
     for task in TASKS:
-        dirs = [r["run_dir"] for r in grid if r["task"] == task and label(r) in PLOTTED]
+        dirs = [r["run_dir"] for r in grid if r["task"] == task and run_label(r) in PLOTTED]
         if dirs:
             png = out.with_name(f"frozenlake_{task.split('-')[1]}.png")
             plot_learning_curves(dirs, png, f"{task} (5k offline + 10k online)",

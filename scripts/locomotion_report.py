@@ -12,7 +12,7 @@ from pathlib import Path
 from dualrl.config import preset_overrides
 from dualrl.data import load_dataset
 from dualrl.experiments.plots import plot_learning_curves
-from dualrl.experiments.report import find_runs, mean_se, table
+from dualrl.experiments.report import find_runs, mean_se, paired, table
 
 TASKS = ("hopper-medium-v2", "hopper-medium-replay-v2", "hopper-medium-expert-v2",
          "hopper-friction-2.0", "hopper-gravity-2.0")
@@ -52,6 +52,21 @@ def shift_rows(runs: list[dict]) -> list[str]:
     return rows
 
 
+def paired_rows(runs: list[dict], a: str = "dual", b: str = "iql") -> list[str]:
+    """a − b per task on the seeds both ran: seed i of both methods saw the same data and
+    environment seeds, so the paired difference removes the seed-to-seed spread."""
+    metrics = ("offline_score", "online_mean_score", "final_score")
+    rows = [f"| task | seeds | {' | '.join(f'{a} − {b}, {m}' for m in metrics)} |",
+            "|---|---|" + "---|" * len(metrics)]
+    for task in TASKS:
+        diffs = [paired(runs, task, a, b, m) for m in metrics]
+        if diffs[0] is None:
+            continue
+        cells = [f"{mean:+.1f}" + ("" if n < 2 else f" ± {se:.1f}") for mean, se, n in diffs]
+        rows.append(f"| {task} | {diffs[0][2]} | " + " | ".join(cells) + " |")
+    return rows if len(rows) > 2 else []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", default="runs/locomotion")
@@ -89,6 +104,8 @@ def main() -> int:
         "",
         table(runs, None) if runs else "(no runs found)",
         "",
+        *(["DUAL − IQL, paired on the seeds both ran (mean ± standard error of the per-seed "
+           "differences):", "", *paired_rows(runs), ""] if paired_rows(runs) else []),
         "The shift tasks: the offline policy evaluated in the robot its data came from, and in "
         "the shifted robot of the online phase (the loop's `offline_data_env_score` and "
         "`offline_score`):",

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from dualrl.experiments.report import find_runs, main, mean_se, table
+from dualrl.experiments.report import find_runs, main, mean_se, paired, table
 
 
 def _fake_run(root, label, seed, scores, online_mean):
@@ -22,6 +22,17 @@ def test_mean_and_standard_error():
     assert mean_se([1.0, 3.0]) == pytest.approx((2.0, 1.0))
     mean, se = mean_se([5.0])
     assert mean == 5.0 and se != se  # NaN for one seed
+
+
+def test_paired_differences_use_only_shared_seeds():
+    runs = [{"task": "t", "algo": "dual", "seed": s, "score": v} for s, v in [(0, 5.0), (1, 7.0),
+                                                                              (2, 100.0)]]
+    runs += [{"task": "t", "algo": "iql", "label": "iql", "seed": s, "score": v}
+             for s, v in [(0, 4.0), (1, 4.0), (3, -50.0)]]
+    runs.append({"task": "other", "algo": "iql", "seed": 2, "score": 0.0})
+    mean, se, n = paired(runs, "t", "dual", "iql", "score")
+    assert n == 2 and mean == pytest.approx(2.0) and se == pytest.approx(1.0)
+    assert paired(runs, "t", "dual", "missing", "score") is None
 
 
 def test_report_table_and_plot(tmp_path):

@@ -36,6 +36,23 @@ def mean_se(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(var / n)
 
 
+def run_label(run: dict[str, Any]) -> str:
+    """A sweep's method label, else the algorithm's name."""
+    return run.get("label") or run["algo"]
+
+
+def paired(runs: list[dict[str, Any]], task: str, a: str, b: str,
+           metric: str) -> tuple[float, float, int] | None:
+    """Mean ± s.e. of `a − b` over the seeds both methods ran on `task` (same seeds = same
+    environment seeds and, where the data is generated, the same data), and how many seeds."""
+    by = {(run_label(r), r["seed"]): r[metric] for r in runs if r["task"] == task}
+    seeds = sorted(s for (lab, s) in by if lab == a and (b, s) in by)
+    if not seeds:
+        return None
+    mean, se = mean_se([by[(a, s)] - by[(b, s)] for s in seeds])
+    return mean, se, len(seeds)
+
+
 def _sort_key(order: list[str] | None):
     """Groups by task, then in the given method order (unlisted methods after, by name)."""
     rank = {m: i for i, m in enumerate(order or [])}
