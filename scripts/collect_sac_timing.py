@@ -191,6 +191,9 @@ def main() -> None:
         parts += ["", render(data_dir, robot)]
         for folder in sorted(p for p in data_dir.glob("superseded-*") if p.is_dir()):
             parts += ["", earlier_section(folder)]
+    findings = Path(__file__).with_name("collect_sac_findings.md")
+    if findings.exists():
+        parts += ["", findings.read_text().strip()]
     text = "\n".join(parts) + "\n"
     args.out.write_text(text)
     print(text)
