@@ -12,7 +12,7 @@ from pathlib import Path
 from dualrl.config import preset_overrides
 from dualrl.data import load_dataset
 from dualrl.experiments.plots import plot_learning_curves
-from dualrl.experiments.report import find_runs, mean_se, paired, table
+from dualrl.experiments.report import diagnostics_table, find_runs, mean_se, paired, table
 
 TASKS = ("hopper-medium-v2", "hopper-medium-replay-v2", "hopper-medium-expert-v2",
          "hopper-friction-2.0", "hopper-gravity-2.0")
@@ -111,6 +111,12 @@ def main() -> int:
         "`offline_score`):",
         "",
         *shift_rows(runs),
+        "",
+        "DUAL's acting diagnostics, averaged over the online evaluations of every seed "
+        "(standard deviations of the action, whose range is [−1, 1]; shift_distance = "
+        "d(ŝ_t, s_t) of Eq. 8, whose λ_shift · d is added to the action variance):",
+        "",
+        diagnostics_table(runs),
         "",
     ]
     for task in TASKS:
