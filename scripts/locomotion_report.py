@@ -12,7 +12,14 @@ from pathlib import Path
 from dualrl.config import preset_overrides
 from dualrl.data import load_dataset
 from dualrl.experiments.plots import plot_learning_curves
-from dualrl.experiments.report import diagnostics_table, find_runs, mean_se, paired, table
+from dualrl.experiments.report import (
+    diagnostics_table,
+    find_runs,
+    mean_se,
+    paired,
+    run_label,
+    table,
+)
 
 TASKS = ("hopper-medium-v2", "hopper-medium-replay-v2", "hopper-medium-expert-v2",
          "hopper-friction-2.0", "hopper-gravity-2.0")
@@ -37,11 +44,11 @@ def shift_rows(runs: list[dict]) -> list[str]:
     """The same offline policy in the data's (unshifted) robot and in the shifted one."""
     rows = ["| task | method | seeds | last offline evaluation, unshifted robot | same "
             "policy, shifted robot | online_mean_score (shifted) |", "|---|---|---|---|---|---|"]
-    labels = sorted({r.get("label") or r["algo"] for r in runs}, key=lambda x: x != "iql")
+    labels = sorted({run_label(r) for r in runs}, key=lambda x: x != "iql")
     for task in TASKS:
         for label in labels:
             sel = [r for r in runs if r["task"] == task and "offline_data_env_score" in r
-                   and (r.get("label") or r["algo"]) == label]
+                   and run_label(r) == label]
             if task.endswith("-v2") or not sel:
                 continue
             cells = [mean_se([r[k] for r in sel]) for k in
@@ -75,6 +82,7 @@ def main() -> int:
     args = parser.parse_args()
     out = Path(args.out)
     runs = find_runs([args.runs])
+    dual_vs_iql = paired_rows(runs)
     loop = preset_overrides("locomotion", "cpu")["loop"]
     lines = [
         "# MuJoCo locomotion: hopper datasets and ODRL shifts",
@@ -105,7 +113,7 @@ def main() -> int:
         table(runs, None) if runs else "(no runs found)",
         "",
         *(["DUAL − IQL, paired on the seeds both ran (mean ± standard error of the per-seed "
-           "differences):", "", *paired_rows(runs), ""] if paired_rows(runs) else []),
+           "differences):", "", *dual_vs_iql, ""] if dual_vs_iql else []),
         "The shift tasks: the offline policy evaluated in the robot its data came from, and in "
         "the shifted robot of the online phase (the loop's `offline_data_env_score` and "
         "`offline_score`):",

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from dualrl.experiments.report import run_label
+
 
 def load_curves(run_dirs: list[Path]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for d in run_dirs:
         records = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
         config = json.loads((d / "config.json").read_text())
-        label = config.get("label") or config["algo"]
+        label = run_label(config)
         steps = np.array([r["total_step"] for r in records])
         scores = np.array([r["score"] for r in records], float)
         curves[label].append((steps, scores))

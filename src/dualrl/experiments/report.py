@@ -62,7 +62,7 @@ def _sort_key(order: list[str] | None):
 def table(runs: list[dict[str, Any]], order: list[str] | None = None) -> str:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
-        groups[(r["task"], r.get("label") or r["algo"])].append(r)
+        groups[(r["task"], run_label(r))].append(r)
     head = "| task | method | seeds | " + " | ".join(METRICS) + " | budget (offline + online) |"
     lines = [head, "|" + "---|" * (len(METRICS) + 4)]
     for (task, algo), rs in sorted(groups.items(), key=_sort_key(order)):
@@ -93,7 +93,7 @@ def diagnostics_table(runs: list[dict[str, Any]], order: list[str] | None = None
             if rec["phase"] == "online":
                 for k in DIAGNOSTICS:
                     if rec.get(k) is not None:
-                        groups[(r["task"], r.get("label") or r["algo"])][k].append(rec[k])
+                        groups[(r["task"], run_label(r))][k].append(rec[k])
     if not groups:
         return ""
     lines = ["| task | method | " + " | ".join(DIAGNOSTICS) + " |",
