@@ -1,7 +1,7 @@
 """The `dualrl` command: a thin layer over the Python API (nothing imports this module).
 
     dualrl train --algo iql --task frozenlake-shift --seed 0 --preset quick --out DIR
-    dualrl train --out DIR --resume
+    dualrl train --out DIR --resume      (the original flags may be repeated; they must match)
     dualrl demo
     dualrl collect frozenlake --slip 0.1 --out FILE.hdf5
     dualrl collect sac --env hopper --preset small --out DIR   (D4RL-style SAC datasets)
@@ -13,6 +13,8 @@
 
 Every config field is a flag: loop fields as `--offline-steps 1000`, algorithm fields as
 `--iql.expectile 0.9`, task parameters as `--env.slip-online 0.5`.
+
+Errors are one line on stderr; `--debug` (or DUALRL_DEBUG=1) shows the full traceback.
 """
 
 from __future__ import annotations
@@ -116,9 +118,28 @@ def expand_ablation_flags(argv: list[str]) -> list[str]:
     return out
 
 
+TRAIN_OPTIONS = ["--task", "--algo", "--seed", "--preset", "--dataset", "--out", "--resume",
+                 "--accept-data-change"]
+TRAIN_DEFAULTS = {"task": "frozenlake-shift", "algo": "iql", "seed": 0, "preset": "cpu"}
+
+
+def _parse_train_options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The fixed options (None where not given) and the config flags left over."""
+    base = _Parser(prog="dualrl train", add_help=False)
+    base.add_argument("--task", default=None)
+    base.add_argument("--algo", default=None)
+    base.add_argument("--seed", type=int, default=None)
+    base.add_argument("--preset", default=None)
+    base.add_argument("--dataset", default=None)
+    base.add_argument("--out", default=None)
+    base.add_argument("--resume", action="store_true")
+    base.add_argument("--accept-data-change", action="store_true")
+    base.add_argument("-h", "--help", action="store_true")
+    return base.parse_known_args(expand_ablation_flags(argv))
+
+
 def build_train_config(argv: list[str]):
     """Resolve defaults ← task-family preset ← command-line flags into a TrainConfig."""
-    argv = expand_ablation_flags(argv)
     from dualrl.algos import algo_names, get_algo
     from dualrl.config import (
         PRESET_NAMES,
@@ -129,16 +150,10 @@ def build_train_config(argv: list[str]):
     )
     from dualrl.envs import get_task, task_names
 
-    base = _Parser(prog="dualrl train", add_help=False)
-    base.add_argument("--task", default="frozenlake-shift")
-    base.add_argument("--algo", default="iql")
-    base.add_argument("--seed", type=int, default=0)
-    base.add_argument("--preset", default="cpu")
-    base.add_argument("--dataset", default=None)
-    base.add_argument("--out", default=None)
-    base.add_argument("--resume", action="store_true")
-    base.add_argument("-h", "--help", action="store_true")
-    known, rest = base.parse_known_args(argv)
+    known, rest = _parse_train_options(argv)
+    for name, default in TRAIN_DEFAULTS.items():
+        if getattr(known, name) is None:
+            setattr(known, name, default)
     if known.task not in task_names():
         raise CLIError(
             f"dualrl train: unknown task '{known.task}'; valid tasks: {', '.join(task_names())}"
@@ -156,11 +171,10 @@ def build_train_config(argv: list[str]):
     flags = _train_flags(known.task, known.algo)
     if known.help:
         print(__doc__)
-        print("options: --task --algo --seed --preset --dataset --out --resume")
+        print("options:", " ".join(TRAIN_OPTIONS))
         print("config flags:", " ".join(sorted(flags)))
         raise SystemExit(0)
-    fixed = ["--task", "--algo", "--seed", "--preset", "--dataset", "--out", "--resume"]
-    overrides = parse_flags("dualrl train", rest, flags, fixed, ("loop", "agent", "env"))
+    overrides = parse_flags("dualrl train", rest, flags, TRAIN_OPTIONS, ("loop", "agent", "env"))
 
     spec = get_task(known.task)
     preset = preset_overrides(spec.family, known.preset)
@@ -183,20 +197,80 @@ def build_train_config(argv: list[str]):
     return config, known
 
 
+def check_resume_flags(argv: list[str], saved: dict[str, Any], config_file: Path) -> None:
+    """`train ... --resume` may repeat the original command: every flag given must match
+    the run's config.json (only those given are compared); one line lists those that
+    don't. `--dataset` is compared by where it points; a moved file of the same data is
+    accepted by the data check that follows."""
+    from dualrl.algos import get_algo
+    from dualrl.config import config_from_dict
+    from dualrl.envs import get_task, task_names
+
+    known, rest = _parse_train_options(argv)
+    if known.help:
+        raise CLIError("dualrl train: --help and --resume do not go together")
+    differ = []
+    for name in TRAIN_DEFAULTS:
+        given = getattr(known, name)
+        if given is not None and given != saved.get(name):
+            differ.append(f"--{name} {given} (the run has {saved.get(name)})")
+    if differ:  # task/algo differ: the config flags cannot even be read against the run
+        raise CLIError(f"dualrl train: --resume: {'; '.join(differ)} in {config_file}; drop "
+                       "the flags to continue the run as saved, or choose another --out")
+    if saved.get("task") not in task_names():
+        raise CLIError(f"dualrl train: {config_file}: unknown task '{saved.get('task')}'")
+    flags = _train_flags(saved["task"], saved["algo"])
+    overrides = parse_flags("dualrl train", rest, flags, TRAIN_OPTIONS, ("loop", "agent", "env"))
+    agent_cls, _ = get_algo(saved["algo"])
+    try:
+        cfg = config_from_dict(saved, agent_cls)
+        env_params = get_task(cfg.task).resolve(**cfg.env)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CLIError(f"dualrl train: {config_file}: not a valid run configuration ({e})") \
+            from None
+    holders = {"loop": cfg.loop, "agent": cfg.agent, "env": env_params}
+    by_dest = {dest: flag for flag, (dest, _) in flags.items()}
+    for group, values in overrides.items():
+        for field_name, value in values.items():
+            have = getattr(holders[group], field_name)
+            if _jsonable(value) != _jsonable(have):
+                differ.append(f"{by_dest[f'{group}:{field_name}']} {_show(value)} "
+                              f"(the run has {_show(have)})")
+    if differ:
+        raise CLIError(f"dualrl train: --resume: {'; '.join(differ)} in {config_file}; drop "
+                       "the flags to continue the run as saved, or choose another --out")
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def cmd_train(argv: list[str]) -> int:
     from dualrl.o2o.loop import resume, train
+    from dualrl.o2o.rundir import RunDir
 
-    config, known = build_train_config(argv)
+    known, _ = _parse_train_options(argv)
     if known.resume:
         if known.out is None:
             raise CLIError("dualrl train: --resume needs --out DIR (the run to continue)")
-        extra = [a for a in argv if a.startswith("--") and a not in ("--resume", "--out")]
-        if extra:
-            raise CLIError(
-                f"dualrl train: --resume continues DIR/config.json as saved; drop {' '.join(extra)}"
-            )
-        summary = resume(known.out)
+        run_dir = RunDir(known.out)
+        if run_dir.exists():  # compare before loading anything; the run re-reads it locked
+            check_resume_flags(argv, run_dir.read_json("config.json"),
+                               run_dir.path / "config.json")
+        summary = resume(known.out, dataset=known.dataset,
+                         accept_data_change=known.accept_data_change)
     else:
+        if known.accept_data_change:
+            raise CLIError("dualrl train: --accept-data-change only applies with --resume")
+        config, known = build_train_config(argv)
         summary = train(config, known.out)
     print(format_table([summary]))
     if known.out:
@@ -222,7 +296,8 @@ def _fmt(v: Any) -> str:
 
 def cmd_demo(argv: list[str]) -> int:
     from dualrl.experiments.plots import plot_learning_curves
-    from dualrl.o2o.loop import train
+    from dualrl.o2o.loop import resume, train
+    from dualrl.o2o.rundir import RunDir, RunExistsError
 
     parser = _Parser(prog="dualrl demo",
                      description="DUAL and IQL on frozenlake-shift, side by side (CPU minutes)")
@@ -231,16 +306,32 @@ def cmd_demo(argv: list[str]) -> int:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--online-steps", default="30000")
     parser.add_argument("--algos", default="dual,iql")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted demo in --out (its runs as saved)")
     args = parser.parse_args(argv)
+    if args.resume and args.out is None:
+        raise CLIError("dualrl demo: --resume needs --out DIR (the demo to continue)")
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    algos = args.algos.split(",")
+    runs = {algo: RunDir(out / algo) for algo in algos}
+    if args.resume and not out.is_dir():
+        raise CLIError(f"dualrl demo: {out}: no demo to resume (no such directory)")
+    if not args.resume:  # a new demo: only into a new or empty folder
+        if any(r.exists() for r in runs.values()):
+            raise RunExistsError(f"{out}: already holds a demo; pass --resume to continue it "
+                                 "or choose another --out")
+        RunDir(out).check_new()
     summaries = []
-    for algo in args.algos.split(","):
+    for algo in algos:
         config, _ = build_train_config(
             ["--algo", algo, "--task", "frozenlake-shift", "--preset", args.preset,
              "--seed", str(args.seed), "--online-steps", args.online_steps]
         )
-        summaries.append(train(config, out / algo))
-    png = plot_learning_curves([out / a for a in args.algos.split(",")],
+        if args.resume and runs[algo].exists():
+            summaries.append(resume(runs[algo].path))
+        else:
+            summaries.append(train(config, runs[algo].path))
+    png = plot_learning_curves([out / a for a in algos],
                                out / "learning_curves.png", "frozenlake-shift (slip 0.0 → 0.3)",
                                offline_steps=config.loop.offline_steps)
     print()
@@ -509,8 +600,22 @@ HANDLERS = {
 }
 
 
+def _one_line(e: BaseException) -> str:
+    """An exception as one line: OS errors as 'PATH: cause', others by their message."""
+    if isinstance(e, OSError) and e.filename is not None:
+        where = str(e.filename) + (f" -> {e.filename2}" if e.filename2 else "")
+        return f"{where}: {e.strerror or e}"
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("DUALRL_DEBUG", "").lower() in ("1", "true", "yes")
+    if "--debug" in argv:
+        argv.remove("--debug")
+        debug = True
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
@@ -522,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     from dualrl.data.dataset import DatasetError
     from dualrl.o2o.checkpoint import CheckpointError
     from dualrl.o2o.loop import DivergenceError
+    from dualrl.o2o.rundir import RunDirError
     from dualrl.utils import enable_compilation_cache
 
     enable_compilation_cache()
@@ -529,13 +635,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return HANDLERS[command](argv[1:])
     except CLIError as e:
+        if debug:
+            raise
         print(str(e), file=sys.stderr)
         return 2
-    except (DatasetError, CheckpointError, FileExistsError, FileNotFoundError) as e:
-        print(f"dualrl {command}: error: {e}", file=sys.stderr)
+    except (DatasetError, CheckpointError, RunDirError, FileExistsError,
+            FileNotFoundError) as e:
+        if debug:
+            raise
+        print(f"dualrl {command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except DivergenceError as e:
-        print(f"dualrl {command}: error: {e}", file=sys.stderr)
+    except (DivergenceError, OSError) as e:  # OSError: disk full, read-only, permissions...
+        if debug:
+            raise
+        print(f"dualrl {command}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"dualrl {command}: interrupted; continue with --resume", file=sys.stderr)

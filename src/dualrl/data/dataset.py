@@ -103,6 +103,17 @@ class Dataset:
         assert self.episode_ends is not None
         return {k: getattr(self, k) for k in (*REQUIRED_KEYS, "episode_ends")}
 
+    def fingerprint(self) -> str:
+        """A digest of the training arrays (BLAKE2b, ~1 GB/s): equal iff the data is equal,
+        however the file storing it was written."""
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=16)
+        for key, arr in self.arrays().items():
+            h.update(f"{key}:{arr.dtype.str}:{arr.shape}".encode())
+            h.update(np.ascontiguousarray(arr).data)
+        return h.hexdigest()
+
     def replace(self, **changes: Any) -> Dataset:
         return dataclasses.replace(self, **changes)
 

@@ -13,6 +13,7 @@ exactly what an uninterrupted one would have done.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -34,7 +35,7 @@ from dualrl.envs.registry import find_dataset_file, get_task
 from dualrl.o2o.agent import ActContext, Agent, step_noise
 from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dualrl.o2o.evaluation import Evaluator
-from dualrl.o2o.rundir import RunDir
+from dualrl.o2o.rundir import RunDir, RunDirError, RunExistsError, new_run_id
 
 # Independent key streams, one per purpose (fold_in constants).
 _INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK, _PRETRAIN = range(6)
@@ -46,8 +47,12 @@ class DivergenceError(RuntimeError):
     """A training loss became non-finite; the last good checkpoint is kept."""
 
 
-class RunExistsError(FileExistsError):
-    pass
+class DataChangedError(RunDirError):
+    """--resume found other offline data than the run started with."""
+
+
+__all__ = ["DataChangedError", "DivergenceError", "O2ORun", "RunExistsError", "resume",
+           "train"]
 
 
 @dataclasses.dataclass
@@ -99,7 +104,10 @@ def reward_transform(loop: LoopConfig, dataset: Dataset) -> tuple[float, float]:
 class O2ORun:
     """Builds everything a run needs from a TrainConfig and drives the agent through it."""
 
-    def __init__(self, config: TrainConfig, out: str | Path | None = None):
+    def __init__(self, config: TrainConfig, out: str | Path | RunDir | None = None):
+        if config.dataset is not None:  # recorded absolute: --resume works from anywhere
+            config = dataclasses.replace(
+                config, dataset=os.path.abspath(os.path.expanduser(config.dataset)))
         self.config = config
         self.loop = config.loop
         self.spec = get_task(config.task)
@@ -127,7 +135,9 @@ class O2ORun:
         )
         self.buffer_state: BufferState = self.buffer.init_state()
         self.progress = Progress()
-        self.run_dir = RunDir(out) if out is not None else None
+        self.run_dir = out if isinstance(out, RunDir) or out is None else RunDir(out)
+        self.run_id = new_run_id()
+        self._last_good: Path | None = None  # the newest checkpoint written or verified here
         space = self.env_online.action_space
         self.act_low, self.act_high = np.asarray(space.low), np.asarray(space.high)
         self.one_hot_actions = bool(getattr(self.env_online.unwrapped, "one_hot_actions", False))
@@ -146,16 +156,79 @@ class O2ORun:
 
     # ----------------------------------------------------------- run directory
     @classmethod
-    def resume(cls, out: str | Path) -> O2ORun:
-        """Rebuild a run from DIR/config.json and its latest checkpoint."""
+    def resume(cls, out: str | Path, dataset: str | None = None,
+               accept_data_change: bool = False) -> O2ORun:
+        """Lock DIR, rebuild the run from its config.json and latest checkpoint. `dataset`
+        points the run at its data's new location (accepted when the data is the same);
+        `accept_data_change` continues on data that differs from the recorded fingerprint.
+        The returned run holds DIR's lock until `run()` ends."""
         run_dir = RunDir(out)
-        if not run_dir.exists():
-            raise FileNotFoundError(f"{run_dir.path}: no run to resume (config.json missing)")
-        raw = run_dir.read_json("config.json")
-        agent_cls, _ = get_algo(raw["algo"])
-        run = cls(config_from_dict(raw, agent_cls), out)
-        run._restore()
+        raw = run_dir.open_existing()
+        try:
+            config_file = run_dir.path / "config.json"
+            try:
+                agent_cls, _ = get_algo(raw["algo"])
+                config = config_from_dict(raw, agent_cls)
+            except (KeyError, TypeError, ValueError) as e:
+                raise RunDirError(f"{config_file}: not a valid run configuration "
+                                  f"({type(e).__name__}: {e})") from None
+            if dataset is not None:
+                config = dataclasses.replace(config, dataset=dataset)
+            run = cls(config, run_dir)
+            run._check_data(raw, accept_data_change)
+            run._restore()
+        except BaseException:
+            run_dir.close()
+            raise
         return run
+
+    def _data_record(self) -> dict[str, Any]:
+        """Where the offline data came from and what it is (absolute path, size, digest)."""
+        source = self.dataset.source
+        path = os.path.abspath(source) if source and os.path.exists(source) else None
+        size = None
+        if path is not None:
+            p = Path(path)
+            files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
+            size = sum(f.stat().st_size for f in files)
+        return {"path": path, "bytes": size, "transitions": len(self.dataset),
+                "blake2b": self.dataset.fingerprint()}
+
+    def _run_record(self) -> dict[str, Any]:
+        return {"id": self.run_id, "dataset": self._data_record()}
+
+    def _check_data(self, raw: dict[str, Any], accept: bool) -> None:
+        """--resume continues only on the data the run started with (or says what changed)."""
+        assert self.run_dir is not None
+        config_file = self.run_dir.path / "config.json"
+        record = raw.get("run") if isinstance(raw.get("run"), dict) else {}
+        self.run_id = str(record.get("id") or self.run_id)
+        saved = record.get("dataset") if isinstance(record.get("dataset"), dict) else None
+        now = self._data_record()
+        if saved is None:
+            changes = ["no fingerprint recorded (a run of an older dualrl)"]
+        else:
+            changes = [f"{key} {saved.get(key)} -> {now[key]}"
+                       for key in ("transitions", "bytes") if saved.get(key) != now[key]]
+            if saved.get("blake2b") != now["blake2b"]:
+                changes.append("content differs")
+            if len(changes) == 1 and changes[0].startswith("bytes"):
+                changes = []  # the same arrays, stored differently (e.g. re-compressed)
+        if changes and saved is not None and saved.get("path") != now["path"]:
+            changes.insert(0, f"path {saved.get('path')} -> {now['path']}")
+        where = now["path"] or f"the data generated by task {self.config.task}"
+        if changes and not accept:
+            raise DataChangedError(
+                f"{where}: the offline data is not what {config_file} recorded "
+                f"({'; '.join(changes)}); pass --accept-data-change to continue on it")
+        if changes or (saved or {}).get("path") != now["path"] \
+                or raw.get("dataset") != self.config.dataset:
+            raw = {**raw, **self.config.to_dict(),
+                   "run": {**record, "id": self.run_id, "dataset": now}}
+            if changes:
+                raw["run"]["accepted_data_changes"] = [
+                    *record.get("accepted_data_changes", []), "; ".join(changes)]
+            self.run_dir.write_json("config.json", raw)
 
     def _restore(self) -> None:
         assert self.run_dir is not None
@@ -164,38 +237,51 @@ class O2ORun:
             self.run_dir.rewrite_metrics([])
             return
         state, arrays, meta = load_checkpoint(path, self.agent_state)
+        try:
+            progress = Progress(**meta["progress"])
+        except (KeyError, TypeError) as e:
+            raise RunDirError(f"{path / 'meta.json'}: no usable progress record ({e})") from None
         self.agent_state = jax.device_put(state)
         self.buffer_state = self.buffer.restore_online(self.buffer_state, arrays)
-        self.progress = Progress(**meta["progress"])
+        self.progress = progress
+        self._last_good = path
         self.run_dir.rewrite_metrics(self.progress.records)
 
     def _checkpoint(self, tag: str) -> None:
         if self.run_dir is None:
             return
         self._check_finite(self.progress.metric_sums, tag)
-        save_checkpoint(
+        self._last_good = save_checkpoint(
             self.run_dir.checkpoints,
             tag,
             self.agent_state,
             self.buffer.online_arrays(self.buffer_state),
             {"progress": dataclasses.asdict(self.progress)},
+            owner=self.run_id,
         )
 
     def _check_finite(self, sums: dict[str, float], where: str) -> None:
         bad = [k for k, v in sums.items() if not np.isfinite(v)]
         if bad:
-            last = None
-            if self.run_dir is not None:
-                last = latest_checkpoint(self.run_dir.checkpoints)
             raise DivergenceError(
                 f"training diverged at {where}: non-finite {', '.join(bad)}; "
-                f"last good checkpoint: {last or 'none'}"
+                f"last good checkpoint: {self._last_good or 'none'}"
             )
 
     # ------------------------------------------------------------------- run
     def run(self) -> dict[str, Any]:
-        if self.run_dir is not None and not self.run_dir.exists():
-            self.run_dir.create(self.config.to_dict())
+        """Train to the end. With a run directory: create it (new or empty folders only) and
+        hold its lock throughout, or continue the one `resume` locked."""
+        if self.run_dir is None:
+            return self._run()
+        if not self.run_dir.lock.held:
+            self.run_dir.create({**self.config.to_dict(), "run": self._run_record()})
+        try:
+            return self._run()
+        finally:
+            self.run_dir.close()
+
+    def _run(self) -> dict[str, Any]:
         loop, p = self.loop, self.progress
         total = loop.offline_steps + loop.online_steps
         start = time.perf_counter() - p.wall_seconds
@@ -465,13 +551,13 @@ def _metric_names(agent: Agent, state, buffer_state) -> list[str]:
 
 
 def train(config: TrainConfig, out: str | Path | None = None) -> dict[str, Any]:
-    """Run a fresh training run; refuses to overwrite an existing run directory."""
-    if out is not None and RunDir(out).exists():
-        raise RunExistsError(
-            f"{out}: already holds a run; pass --resume to continue it or choose another --out"
-        )
+    """Run a fresh training run into a new or empty folder (anything else is refused before
+    any data is loaded, and left untouched)."""
+    if out is not None:
+        RunDir(out).check_new()
     return O2ORun(config, out).run()
 
 
-def resume(out: str | Path) -> dict[str, Any]:
-    return O2ORun.resume(out).run()
+def resume(out: str | Path, dataset: str | None = None,
+           accept_data_change: bool = False) -> dict[str, Any]:
+    return O2ORun.resume(out, dataset, accept_data_change).run()
