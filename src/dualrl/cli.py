@@ -214,7 +214,8 @@ def check_resume_flags(argv: list[str], saved: dict[str, Any], config_file: Path
         given = getattr(known, name)
         if given is not None and given != saved.get(name):
             differ.append(f"--{name} {given} (the run has {saved.get(name)})")
-    if differ:  # task/algo differ: the config flags cannot even be read against the run
+    if known.task not in (None, saved.get("task")) or known.algo not in (None, saved.get("algo")):
+        # the config flags cannot even be read against the run
         raise CLIError(f"dualrl train: --resume: {'; '.join(differ)} in {config_file}; drop "
                        "the flags to continue the run as saved, or choose another --out")
     if saved.get("task") not in task_names():

@@ -411,6 +411,10 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys):
             if time.monotonic() > deadline:
                 pytest.fail(f"no online checkpoint after 180 s:\n{log.read_text()}")
             time.sleep(0.02)
+        # A second writer is refused at once, naming the live process that holds the run.
+        for argv in (["train", "--out", out, "--resume"], ["train", *budget, "--out", out]):
+            line = error_line(*run_cli(capsys, *argv))
+            assert f"PID {proc.pid}" in line and str(out) in line
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:

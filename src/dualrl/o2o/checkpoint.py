@@ -75,8 +75,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except BaseException as e:
         _unlink_quietly(tmp)
-        if isinstance(e, OSError):
-            raise _named(e, path) from None
+        if isinstance(e, OSError):  # name the file the user knows, not the temporary one
+            raise _renamed(e, path) from None
         raise
 
 
@@ -106,6 +106,10 @@ def _named(e: OSError, path: Path) -> OSError:
     """The same error, carrying the path it happened on (for one-line reports)."""
     if e.filename is not None:
         return e
+    return type(e)(e.errno, e.strerror or str(e), str(path))
+
+
+def _renamed(e: OSError, path: Path) -> OSError:
     return type(e)(e.errno, e.strerror or str(e), str(path))
 
 
@@ -157,6 +161,7 @@ def save_checkpoint(ckpt_dir: Path, tag: str, agent_state: Any, arrays: dict[str
                               "refusing to replace it")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{tag}-", dir=ckpt_dir))
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the checkpoint from a shared group
     except OSError as e:
         raise _named(e, ckpt_dir) from None
     aside = None
@@ -169,10 +174,12 @@ def save_checkpoint(ckpt_dir: Path, tag: str, agent_state: Any, arrays: dict[str
             aside = ckpt_dir / f".old-{tag}-{tmp.name}"
             os.replace(final, aside)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if aside is not None and not final.exists():
             os.replace(aside, final)
+        if isinstance(e, OSError):
+            raise _renamed(e, final) from None
         raise
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)

@@ -91,6 +91,22 @@ class RunLock:
             pass  # the lock holds without the PID note (e.g. disk full)
         self._fd = fd
 
+    def holder(self) -> str | None:
+        """The PID holding the lock, or None when nobody does (nothing is created)."""
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None
+        except OSError:
+            return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        finally:
+            os.close(fd)  # drops the shared lock taken just to look
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
@@ -117,8 +133,10 @@ class RunDir:
         """Refuse, without touching anything, unless a new run may be created here."""
         p = self.path
         if self.exists():
-            raise RunExistsError(
-                f"{p}: already holds a run; pass --resume to continue it or choose another --out")
+            holder = self.lock.holder()
+            busy = f" (in use by another dualrl process, PID {holder})" if holder else ""
+            raise RunExistsError(f"{p}: already holds a run{busy}; pass --resume to continue "
+                                 "it or choose another --out")
         if p.exists() or p.is_symlink():
             if not p.is_dir():
                 raise RunDirError(f"{p}: exists and is not a directory; choose another --out")
