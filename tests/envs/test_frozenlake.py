@@ -276,3 +276,48 @@ def test_success_probability_rejects_bad_policy():
         success_probability(np.zeros(10, int), "8x8", 0.3)
     with pytest.raises(ValueError):
         success_probability(np.zeros((5, 64), int), "8x8", 0.3, horizon=200)
+
+
+def test_onehot_observations_name_the_cell():
+    env = FrozenLakeShiftEnv("4x4", obs="onehot")
+    assert env.observation_space.shape == (16,)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (16,) and obs[env.start_state] == 1.0 and obs.sum() == 1.0
+    obs, *_ = env.step(RIGHT)
+    assert obs[1] == 1.0 and obs.sum() == 1.0
+    with pytest.raises(ValueError, match="obs"):
+        FrozenLakeShiftEnv("4x4", obs="pixels")
+
+
+def test_policy_value_is_the_discounted_success_of_the_policy():
+    """V^π on an open 5x5 at slip 0: γ^(steps to G - 1) from every cell the policy leads
+    to the goal from; the value of the optimum is the max of the DP Q-values."""
+    from dualrl.envs.frozenlake import policy_value, q_values
+
+    optimum = value_iteration(OPEN, 0.0)
+    v = policy_value(optimum, OPEN, 0.0)
+    assert v[0] == pytest.approx(0.99 ** 7)  # 8 moves from S to G; reward on entering G
+    assert np.allclose(v, q_values(OPEN, 0.0).max(axis=1))
+    left = np.full(25, LEFT)  # never reaches G
+    assert np.allclose(policy_value(left, OPEN, 0.0), 0.0)
+
+
+def test_frozenlake_diagnose_scores_policies_exactly():
+    from dualrl.envs.frozenlake_tasks import FrozenLakeParams, frozenlake_diagnose
+
+    params = FrozenLakeParams(slip_online=0.3)
+    optimum = value_iteration("8x8", 0.3)
+    env = FrozenLakeShiftEnv("8x8")
+    obs_to_state = {tuple(env.obs_of(s)): s for s in range(64)}
+
+    def policy(obs):
+        return np.stack([onehot(optimum[obs_to_state[tuple(o)]]) for o in obs])
+
+    def q_fn(obs, act):  # a critic whose greedy move is always LEFT
+        return act[:, LEFT]
+
+    out = frozenlake_diagnose(params, policy, q_fn)
+    assert out["dp_success_policy"] == pytest.approx(out["dp_success_optimal"])
+    assert 96 < out["dp_success_optimal"] < 98
+    assert out["dp_success_greedy_q"] == pytest.approx(0.0)
+    assert out["q_greedy_agrees"] == pytest.approx((optimum == LEFT).mean())

@@ -148,3 +148,36 @@ def test_iql_quick_preset_solves_frozenlake_noshift():
     summary = train(config, None)
     assert summary["final_score"] >= 70.0, summary
     assert summary["offline_score"] >= 70.0, summary
+
+
+def test_one_hot_move_is_the_argmax_of_the_unclipped_sample(monkeypatch):
+    """Components above the action bound must not tie: [2, 3, 0, 0] is DOWN, not LEFT."""
+    run = O2ORun(tiny_config(offline_steps=0, online_steps=5, eval_every=5), None)
+    real = run._explore
+
+    def fixed(*args):
+        action, info = real(*args)
+        return np.array([[2.0, 3.0, 0.0, 0.0]], np.float32), info
+
+    moves = []
+    env_step = run.env_online.step
+    monkeypatch.setattr(run.env_online, "step", lambda a: (moves.append(a), env_step(a))[1])
+    run._explore = fixed
+    run.run()
+    assert all(np.array_equal(m, [0.0, 1.0, 0.0, 0.0]) for m in moves) and len(moves) == 5
+    online = np.asarray(run.buffer_state.actions)[run.buffer.n_offline:][:5]
+    assert np.array_equal(online, np.tile([0.0, 1.0, 0.0, 0.0], (5, 1)))
+
+
+def test_learning_diagnostics_are_logged(tmp_path):
+    """V(s_0), the exact DP numbers, the exploration and replay shares, training returns."""
+    train(tiny_config(offline_steps=100, online_steps=200, eval_every=100), tmp_path / "run")
+    records = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    for r in records:
+        assert {"v_init", "dp_success_policy", "dp_success_greedy_q", "dp_success_optimal",
+                "dp_v_policy"} <= set(r)
+        assert 0 <= r["dp_success_policy"] <= 100
+    online = [r for r in records if r["phase"] == "online"]
+    for r in online:
+        assert 0 < r["online_share"] < 1 and 0 <= r["explore_changed"] <= 1
+        assert r["train_episodes"] >= 1 and 0 <= r["train_success"] <= 100

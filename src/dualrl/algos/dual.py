@@ -317,13 +317,26 @@ class DUAL(LaplaceActing, Agent):
         total_var = var + cfg.shift_weight * shift[:, None]
         noise = jax.random.normal(key, mu.shape) if context is None else context.noise
         action = mu + jnp.sqrt(total_var) * noise
+        # the same draw without the shift term, and with neither the shift nor the epistemic
+        # part: how often each term changes the executed move (argmax, for one-hot actions)
+        no_shift = mu + jnp.sqrt(var) * noise
+        aleatoric_only = mean + jnp.sqrt(aleatoric) * noise
+        move = lambda a: jnp.argmax(a, axis=-1)  # noqa: E731
         info = {
             "epistemic_std": jnp.sqrt(jnp.maximum(var - aleatoric, 0.0)).mean(),
             "aleatoric_std": jnp.sqrt(aleatoric).mean(),
             "shift_distance": shift.mean(),
             "action_std": jnp.sqrt(total_var).mean(),
+            "epistemic_changed": (move(no_shift) != move(aleatoric_only)).mean(),
+            "shift_changed": (move(action) != move(no_shift)).mean(),
         }
         return action, info
+
+    def state_value(self, state: DUALState, obs: jax.Array) -> jax.Array:
+        return self.objective.value_net.apply(state.value.params, obs)
+
+    def q_value(self, state: DUALState, obs: jax.Array, act: jax.Array) -> jax.Array:
+        return self.objective.critic_net.apply(state.critic.params, obs, act).min(axis=0)
 
     def shift_aware(self) -> bool:
         return self.config.use_planner and self.config.shift_weight > 0

@@ -36,6 +36,7 @@ class IQLConfig:
     beta: float = 3.0
     max_weight: float = 100.0
     state_dependent_std: bool = False
+    layer_norm: bool = False  # LayerNorm in the Q and V networks (curbs over-estimation)
     # "IQL w LA": last-layer Laplace acting on the Gaussian actor (SPEC §6, --laplace)
     laplace: bool = False
     num_samples: int = 10
@@ -72,8 +73,9 @@ class IQL(LaplaceActing, Agent):
     def __init__(self, config: IQLConfig):
         self.config = config
         self.actor_net: GaussianActor | None = None
-        self.critic_net = QEnsemble(num_qs=2, hidden=config.hidden)
-        self.value_net = ValueNet(hidden=config.hidden)
+        self.critic_net = QEnsemble(num_qs=2, hidden=config.hidden,
+                                    layer_norm=config.layer_norm)
+        self.value_net = ValueNet(hidden=config.hidden, layer_norm=config.layer_norm)
 
     def init(self, key: jax.Array, obs_dim: int, act_dim: int) -> IQLState:
         cfg = self.config
@@ -137,6 +139,12 @@ class IQL(LaplaceActing, Agent):
             "actor_std": jnp.exp(log_std).mean(),
         }
         return new_state, metrics
+
+    def state_value(self, state: IQLState, obs: jax.Array) -> jax.Array:
+        return self.value_net.apply(state.value.params, obs)
+
+    def q_value(self, state: IQLState, obs: jax.Array, act: jax.Array) -> jax.Array:
+        return self.critic_net.apply(state.critic.params, obs, act).min(axis=0)
 
     def acting_view(self, state):
         return actor_critic_acting_view(state)

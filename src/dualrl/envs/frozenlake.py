@@ -2,7 +2,9 @@
 
 A grid world whose slip probability differs between offline collection (default 0.0) and
 online fine-tuning (default 0.3), optionally only on a subset of tiles ("slippery sections").
-Observations are the agent's (row, col) scaled to [0, 1]; actions are 4-vectors whose argmax
+Observations are the agent's (row, col) scaled to [0, 1] (`obs="coords"`) or the one-hot
+cell (`obs="onehot"`, what a tabular learner sees: no generalisation across walls and holes);
+actions are 4-vectors whose argmax
 is the move, so continuous-action agents (Gaussian → argmax) and one-hot datasets both fit.
 
 The exact dynamic-programming helpers at the bottom document why the default shift is a good
@@ -40,6 +42,7 @@ MAPS: dict[str, list[str]] = {
 }
 
 _TILES = frozenset("SFHG")
+OBS_ENCODINGS = ("coords", "onehot")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -161,11 +164,14 @@ class FrozenLakeShiftEnv(gym.Env):
         slippery: str | np.ndarray | None = None,
         time_limit: int = 200,
         render_mode: str | None = None,
+        obs: str = "coords",
     ):
         if not 0.0 <= float(slip) <= 1.0:
             raise ValueError(f"slip must be in [0, 1], got {slip}")
         if int(time_limit) < 1:
             raise ValueError(f"time_limit must be >= 1, got {time_limit}")
+        if obs not in OBS_ENCODINGS:
+            raise ValueError(f"obs must be one of {', '.join(OBS_ENCODINGS)}, got {obs!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {render_mode!r} not supported (only 'ansi')")
         self.desc: list[str] = parse_map(desc)
@@ -181,7 +187,9 @@ class FrozenLakeShiftEnv(gym.Env):
         self.start_state = self._tiles.index("S")
         self._row_scale = 1.0 / max(self.nrow - 1, 1)
         self._col_scale = 1.0 / max(self.ncol - 1, 1)
-        self.observation_space = spaces.Box(0.0, 1.0, (2,), np.float32)
+        self.obs_encoding = obs
+        obs_dim = 2 if obs == "coords" else self.n_states
+        self.observation_space = spaces.Box(0.0, 1.0, (obs_dim,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (N_ACTIONS,), np.float32)
         self.s = self.start_state
         self.elapsed_steps = 0
@@ -194,6 +202,10 @@ class FrozenLakeShiftEnv(gym.Env):
         return self.s
 
     def obs_of(self, s: int) -> np.ndarray:
+        if self.obs_encoding == "onehot":
+            one_hot = np.zeros(self.n_states, np.float32)
+            one_hot[s] = 1.0
+            return one_hot
         r, c = divmod(s, self.ncol)
         return np.array([r * self._row_scale, c * self._col_scale], dtype=np.float32)
 
@@ -249,7 +261,7 @@ class FrozenLakeShiftEnv(gym.Env):
         terminated = tile == "G" or tile == "H"
         success = tile == "G"
         truncated = (not terminated) and self.elapsed_steps >= self.time_limit
-        obs = np.array([r * self._row_scale, c * self._col_scale], dtype=np.float32)
+        obs = self.obs_of(s)
         info = {"is_success": success, "slipped": slipped, "tile": tile}
         return obs, 1.0 if success else 0.0, terminated, truncated, info
 
@@ -408,3 +420,27 @@ def success_probability(
             P_pi = P[idx, policy[t]]
         d = d @ P_pi
     return float(d @ _goal_vector(rows))
+
+
+def policy_value(
+    policy: np.ndarray,
+    desc: str | Sequence[str] = "8x8",
+    slip: float = 0.0,
+    slippery: str | np.ndarray | None = None,
+    gamma: float = 0.99,
+    horizon: int = 200,
+) -> np.ndarray:
+    """V^π[s] of a stationary deterministic policy (nS,) in the discounted `horizon`-step
+    problem of `q_values` (reward 1 on entering G): what a critic of π should converge to."""
+    rows, mask = _desc_and_mask(desc, slippery)
+    P = transition_matrix(rows, slip, mask)
+    goal = _goal_vector(rows)
+    absorbing = np.array([ch in "HG" for ch in "".join(rows)])
+    idx = np.arange(P.shape[0])
+    P_pi = P[idx, np.asarray(policy, np.int64)]
+    reward = P_pi @ goal
+    reward[absorbing] = 0.0
+    v = np.zeros(len(goal))
+    for _ in range(int(horizon)):
+        v = np.where(absorbing, 0.0, reward + gamma * (P_pi @ v))
+    return v

@@ -20,6 +20,7 @@ class FrozenLakeParams:
     data_epsilon_start: float = 1.0
     data_epsilon_end: float = 0.1
     data_seed: int = 0
+    obs: str = "coords"  # "coords": (row, col) in [0, 1]; "onehot": the cell as a one-hot
 
     def __post_init__(self) -> None:
         for name in ("slip_offline", "slip_online", "data_epsilon_start", "data_epsilon_end"):
@@ -33,7 +34,8 @@ class FrozenLakeParams:
 def frozenlake_env(params: FrozenLakeParams, phase: str) -> FrozenLakeShiftEnv:
     slip = params.slip_offline if phase == "offline" else params.slip_online
     return FrozenLakeShiftEnv(
-        desc=params.map, slip=slip, slippery=params.slippery, time_limit=params.time_limit
+        desc=params.map, slip=slip, slippery=params.slippery, time_limit=params.time_limit,
+        obs=params.obs,
     )
 
 
@@ -50,6 +52,43 @@ def frozenlake_dataset(params: FrozenLakeParams) -> Dataset:
     )
 
 
+def frozenlake_diagnose(params: FrozenLakeParams, policy, q_fn) -> dict[str, float]:
+    """Exact (dynamic-programming) numbers for the current policy in the ONLINE dynamics:
+    success within the time limit of the actor's greedy move, of the greedy-Q move and of
+    the optimum; the discounted value of the actor's policy at the start (γ 0.99, what V(s_0)
+    should approach)."""
+    import numpy as np
+
+    from dualrl.envs.frozenlake import (
+        N_ACTIONS,
+        policy_value,
+        success_probability,
+        value_iteration,
+    )
+
+    env = frozenlake_env(params, "online")
+    states = np.arange(env.n_states)
+    obs = np.stack([env.obs_of(int(s)) for s in states])
+    dyn = dict(desc=env.desc, slip=env.slip, slippery=env.slippery_mask)
+    horizon = env.time_limit
+    actor = np.argmax(np.asarray(policy(obs)), axis=-1)
+    optimum = value_iteration(**dyn, horizon=horizon)
+    out = {
+        "dp_success_policy": 100.0 * success_probability(actor, **dyn, horizon=horizon),
+        "dp_success_optimal": 100.0 * success_probability(optimum, **dyn, horizon=horizon),
+        "dp_v_policy": float(policy_value(actor, **dyn, horizon=horizon)[env.start_state]),
+    }
+    if q_fn is not None:
+        eye = np.eye(N_ACTIONS, dtype=np.float32)
+        qs = np.stack([np.asarray(q_fn(obs, np.repeat(eye[a][None], len(obs), 0)))
+                       for a in range(N_ACTIONS)], axis=1)
+        greedy = np.argmax(qs, axis=1)
+        out["dp_success_greedy_q"] = 100.0 * success_probability(greedy, **dyn,
+                                                                 horizon=horizon)
+        out["q_greedy_agrees"] = float((greedy == actor).mean())
+    return out
+
+
 for _name, _online_slip, _desc in [
     ("frozenlake-shift", 0.3, "8x8 Frozen-Lake, slip 0.0 offline -> 0.3 online"),
     ("frozenlake-noshift", 0.0, "8x8 Frozen-Lake, slip 0.0 offline and online"),
@@ -64,5 +103,6 @@ for _name, _online_slip, _desc in [
             dataset_factory=frozenlake_dataset,
             ref_min_score=0.0,
             ref_max_score=1.0,
+            diagnose=frozenlake_diagnose,
         )
     )

@@ -39,6 +39,10 @@ class TaskSpec:
     dataset_name: str | None = None
     # how to get the data when it is missing (shown in the error), e.g. a `dualrl collect` line
     dataset_hint: str = ""
+    # exact diagnostics of a policy where the task can compute them (Frozen-Lake: dynamic
+    # programming): (params, policy(raw obs) -> actions, q(raw obs, actions) -> Q or None)
+    # -> {name: value}, logged with every evaluation
+    diagnose: Callable[[Any, Callable, Callable | None], dict[str, float]] | None = None
 
     def resolve(self, **overrides: Any) -> Any:
         """Defaults with overrides applied; unknown names fail listing the valid ones."""

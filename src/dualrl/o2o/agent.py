@@ -79,6 +79,14 @@ class Agent:
         action's critical path never waits for it."""
         return None
 
+    def state_value(self, state: AgentState, obs: jax.Array) -> jax.Array | None:
+        """The critic's V(s) (B,) for diagnostics, or None for agents without one."""
+        return None
+
+    def q_value(self, state: AgentState, obs: jax.Array, act: jax.Array) -> jax.Array | None:
+        """The critic's Q(s, a) (B,) for diagnostics (e.g. the greedy-Q policy), or None."""
+        return None
+
     def diagnostics(self, state: AgentState) -> dict[str, float]:
         """Host-side values logged with every evaluation (e.g. the refit prior precision)."""
         return {}

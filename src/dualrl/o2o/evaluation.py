@@ -20,18 +20,23 @@ class Evaluator:
         self.score_fn = score_fn
         space = self.envs[0].action_space
         self.low, self.high = np.asarray(space.low), np.asarray(space.high)
+        # one-hot moves are the argmax of the action: clipping would tie large components
+        self.clip = not getattr(self.envs[0].unwrapped, "one_hot_actions", False)
 
     def run(self, policy: Callable[[np.ndarray], np.ndarray], seed: int) -> dict[str, float]:
         """`policy` maps a (n, ds) batch of RAW observations to (n, da) actions."""
         obs = np.stack(
             [env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]
         ).astype(np.float32)
+        self.initial_observations = obs.copy()  # for V(s_0) diagnostics
         returns = np.zeros(self.n)
         lengths = np.zeros(self.n, np.int64)
         success = np.zeros(self.n, bool)
         active = np.ones(self.n, bool)
         while active.any():
-            actions = np.clip(np.asarray(policy(obs)), self.low, self.high)
+            actions = np.asarray(policy(obs))
+            if self.clip:
+                actions = np.clip(actions, self.low, self.high)
             for i in np.flatnonzero(active):
                 o, r, term, trunc, info = self.envs[i].step(actions[i])
                 obs[i] = o

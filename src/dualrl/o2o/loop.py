@@ -69,6 +69,10 @@ class Progress:
     records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     metric_sums: dict[str, float] = dataclasses.field(default_factory=dict)
     metric_count: int = 0
+    # online training episodes finished since the last evaluation (CORL's train returns)
+    train_episodes: int = 0
+    train_return_sum: float = 0.0
+    train_success_sum: float = 0.0
 
 
 def prepare_dataset(config: TrainConfig, env: gym.Env) -> Dataset:
@@ -144,10 +148,10 @@ class O2ORun:
         if self.run_dir is not None and hasattr(self.agent, "stage_dir"):
             self.agent.stage_dir = self.run_dir.path / "stages"
         self._act = jax.jit(self.agent.act, static_argnames="explore")
-        self._explore = jax.jit(
-            lambda state, obs, key, t, ctx: self.agent.explore(
-                state, obs, jax.random.fold_in(key, t), ctx)
-        )
+        self._explore = jax.jit(partial(_explore_with_diagnostics, self.agent,
+                                        self.one_hot_actions))
+        self._state_value = jax.jit(self.agent.state_value)
+        self._q_value = jax.jit(self.agent.q_value)
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
                                               self.loop.online_ratio)
         self._online_step = _make_online_step(self.agent, self.loop.batch_size,
@@ -353,13 +357,15 @@ class O2ORun:
         act_key = jax.random.fold_in(self.key, _ONLINE_ACT)
         update_key = jax.random.fold_in(self.key, _ONLINE_UPDATE)
         hook_key = jax.random.fold_in(self.key, _HOOK)
-        names = _metric_names(self.agent, self.agent_state, self.buffer_state)
+        names = _metric_names(self.agent, self.agent_state, self.buffer_state,
+                              self.one_hot_actions)
         acc = {k: jnp.asarray(p.metric_sums.get(k, 0.0), jnp.float32) for k in names}
         predicted = jnp.zeros((1, self.dataset.obs_dim), jnp.float32)
         noise = step_noise(act_key, p.online_step, (1, self.dataset.act_dim))
         p.metric_sums = {}
         episode_id0 = self.buffer.n_offline_episodes
         obs = None
+        episode_return, episode_success = 0.0, False
         next_checkpoint = _next_multiple(p.online_step, loop.checkpoint_every)
         while p.online_step < loop.online_steps:
             t = p.online_step
@@ -377,12 +383,16 @@ class O2ORun:
             action, info = self._explore(self.agent.acting_view(self.agent_state), norm_obs,
                                          act_key, np.int32(t), context)
             action = np.asarray(action)[0]
-            action = np.clip(action, self.act_low, self.act_high)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            stored_action = action
-            if self.one_hot_actions:
+            if self.one_hot_actions:  # the move is the argmax of the UNCLIPPED sample:
+                # clipping first would tie every component above the bound (lowest index wins)
                 stored_action = np.zeros_like(action)
                 stored_action[int(np.argmax(action))] = 1.0
+                action = stored_action
+            else:
+                action = stored_action = np.clip(action, self.act_low, self.act_high)
+            next_obs, reward, terminated, truncated, step_info = env.step(action)
+            episode_return += float(reward)
+            episode_success |= bool(step_info.get("is_success", False))
             transition = self.buffer.make_transition(
                 obs, stored_action, reward, next_obs, terminated, episode_id0 + p.online_episode
             )
@@ -401,6 +411,10 @@ class O2ORun:
             if terminated or truncated:
                 obs = None
                 p.online_episode += 1
+                p.train_episodes += 1
+                p.train_return_sum += episode_return
+                p.train_success_sum += float(episode_success)
+                episode_return, episode_success = 0.0, False
             if p.online_step % loop.eval_every == 0 or p.online_step == loop.online_steps:
                 p.metric_sums = {k: float(v) for k, v in jax.device_get(acc).items()}
                 self._check_finite(p.metric_sums, f"online step {p.online_step}")
@@ -447,14 +461,47 @@ class O2ORun:
             **result,
             **diag,
             **self.agent.diagnostics(self.agent_state),
+            **self._learning_diagnostics(phase),
             "wall_seconds": round(time.perf_counter() - start, 3),
         }
         p.records.append(record)
         p.eval_index += 1
         p.metric_sums, p.metric_count = {}, 0
+        p.train_episodes, p.train_return_sum, p.train_success_sum = 0, 0.0, 0.0
         if self.run_dir is not None:
             self.run_dir.append_metrics(record)
         return record
+
+    def _learning_diagnostics(self, phase: str) -> dict[str, Any]:
+        """What shows why a run does (not) learn: the critic's V at the evaluation episodes'
+        initial states, the task's exact numbers for the policy (Frozen-Lake: DP success of
+        the actor, of the greedy-Q policy and of the optimum), the online share of the
+        batches, and the training episodes' returns and success since the last evaluation."""
+        p, out = self.progress, {}
+        init_obs = self._evaluators["online"].initial_observations
+        v0 = self._state_value(self.agent_state, jnp.asarray(self.normalizer(init_obs)))
+        if v0 is not None:
+            out["v_init"] = float(np.mean(np.asarray(v0)))
+        if self.spec.diagnose is not None:
+            def q_fn(obs: np.ndarray, act: np.ndarray) -> np.ndarray:
+                norm = jnp.asarray(self.normalizer(np.asarray(obs, np.float32)))
+                return np.asarray(self._q_value(self.agent_state, norm, jnp.asarray(act)))
+
+            has_q = jax.eval_shape(self.agent.q_value, self.agent_state,
+                                   jnp.zeros((1, self.dataset.obs_dim)),
+                                   jnp.zeros((1, self.dataset.act_dim))) is not None
+            out.update(self.spec.diagnose(self.spec.resolve(**self.config.env),
+                                          self.policy, q_fn if has_q else None))
+        n_online = int(self.buffer_state.size) - self.buffer.n_offline
+        if phase == "online":
+            ratio = self.loop.online_ratio
+            out["online_share"] = (n_online / int(self.buffer_state.size) if ratio is None
+                                   else (ratio if n_online > 0 else 0.0))
+            if p.train_episodes:
+                out["train_return"] = p.train_return_sum / p.train_episodes
+                out["train_success"] = 100.0 * p.train_success_sum / p.train_episodes
+                out["train_episodes"] = p.train_episodes
+        return out
 
     def summary(self) -> dict[str, Any]:
         return summarize_records(self.progress.records) | {
@@ -538,7 +585,20 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
     return online_step
 
 
-def _metric_names(agent: Agent, state, buffer_state) -> list[str]:
+def _explore_with_diagnostics(agent: Agent, one_hot: bool, state, obs, key, t, ctx):
+    """The agent's exploring action, plus how far exploration moved it from the
+    deterministic policy: the rate of changed moves (one-hot actions) or the mean |Δa|."""
+    action, info = agent.explore(state, obs, jax.random.fold_in(key, t), ctx)
+    greedy = agent.act(state, obs, key, False)
+    if one_hot:
+        changed = jnp.argmax(action, axis=-1) != jnp.argmax(greedy, axis=-1)
+        info = {**info, "explore_changed": changed.mean()}
+    else:
+        info = {**info, "explore_delta": jnp.abs(action - greedy).mean()}
+    return action, info
+
+
+def _metric_names(agent: Agent, state, buffer_state, one_hot: bool) -> list[str]:
     """The names an update and an exploring action report (abstract evaluation, no compute)."""
     key = jax.random.PRNGKey(0)
     batch = jax.eval_shape(lambda b: ReplayBuffer.sample(b, key, 2, None), buffer_state)
@@ -546,7 +606,8 @@ def _metric_names(agent: Agent, state, buffer_state) -> list[str]:
     obs = jax.ShapeDtypeStruct((1, batch.observations.shape[1]), jnp.float32)
     act = jax.ShapeDtypeStruct((1, batch.actions.shape[1]), jnp.float32)
     ctx = ActContext(obs, jax.ShapeDtypeStruct((1,), jnp.bool_), act)
-    _, info = jax.eval_shape(agent.explore, state, obs, key, ctx)
+    _, info = jax.eval_shape(partial(_explore_with_diagnostics, agent, one_hot), state, obs,
+                             key, jnp.int32(0), ctx)
     return sorted({*metrics, *info})
 
 

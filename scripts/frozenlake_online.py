@@ -1,0 +1,147 @@
+"""Why the online phase does not learn on Frozen-Lake, and what makes it learn (issue 12).
+
+    python scripts/frozenlake_online.py run --out runs/fl_online --labels base ratio ... \
+        --seeds 0 --jobs 2
+    python scripts/frozenlake_online.py report --out runs/fl_online \
+        --page docs/results/frozenlake_online.md
+
+`run` trains IQL under each named setting (`dualrl train` subprocesses, `--jobs` at a time;
+finished runs are skipped, interrupted ones resumed); `report` turns the run directories into
+the results page. Every setting shares the screening budget below; the settings are the
+factors of the issue's hypotheses (H1 replay share, H2 expectile/β, H3 critic fixes and the
+observation reading, H5 the actor's learning rate across the switch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+TASK = "frozenlake-shift"
+BUDGET = "--preset cpu --offline-steps 10000 --online-steps 20000 --eval-every 2500"
+ONEHOT = "--env.obs onehot --normalize-obs false"
+
+SETTINGS: dict[str, tuple[str, str]] = {
+    # label: (flags, what it tests)
+    "base": ("", "the cpu preset as it was: coords, uniform replay, expectile 0.7, β 10"),
+    "ratio": ("--online-ratio 0.5", "H1: half of every batch online"),
+    "onehot": (ONEHOT, "H3: one-hot cell observations"),
+    "onehot-ratio": (f"{ONEHOT} --online-ratio 0.5", "H1 + H3"),
+    "ratio-exp-beta": ("--online-ratio 0.5 --iql.expectile 0.9 --iql.beta 30",
+                       "H1 + H2 on coords"),
+    "onehot-ratio-exp-beta": (f"{ONEHOT} --online-ratio 0.5 --iql.expectile 0.9 --iql.beta 30",
+                              "H1 + H2 + H3"),
+    "onehot-ratio-exp-beta-ln": (f"{ONEHOT} --online-ratio 0.5 --iql.expectile 0.9 "
+                                 "--iql.beta 30 --iql.layer-norm true",
+                                 "H1 + H2 + H3 + LayerNorm critic"),
+    "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
+                  "the issue's H3 setting on coords"),
+    "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
+                  "the issue's H3 setting on one-hot"),
+}
+
+
+def run_dir(out: Path, label: str, seed: int) -> Path:
+    return out / label / f"seed{seed}"
+
+
+def train_one(out: Path, label: str, seed: int, extra: str) -> str:
+    target = run_dir(out, label, seed)
+    if (target / "summary.json").exists():
+        return f"{label} seed {seed}: done before"
+    flags = f"--task {TASK} --algo iql --seed {seed} {BUDGET} {SETTINGS[label][0]} {extra}"
+    cmd = [sys.executable, "-m", "dualrl.cli", "train", *shlex.split(flags),
+           "--progress", "false", "--out", str(target)]
+    if (target / "config.json").exists():
+        cmd.append("--resume")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return f"{label} seed {seed}: FAILED ({proc.stderr.strip().splitlines()[-1:]})"
+    s = json.loads((target / "summary.json").read_text())
+    return (f"{label} seed {seed}: offline {s['offline_score']:.1f} online_mean "
+            f"{s['online_mean_score']:.1f} final {s['final_score']:.1f} "
+            f"({s['wall_seconds']:.0f} s)")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    unknown = sorted(set(args.labels) - set(SETTINGS))
+    if unknown:
+        raise SystemExit(f"unknown labels {unknown}; known: {', '.join(SETTINGS)}")
+    jobs = [(label, seed) for seed in args.seeds for label in args.labels]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for line in pool.map(lambda j: train_one(Path(args.out), j[0], j[1], args.extra), jobs):
+            print(line, flush=True)
+
+
+def _values(dicts: list[dict], key: str) -> list[float]:
+    return [d[key] for d in dicts if d.get(key) is not None]
+
+
+def _mean_se(values: list[float]) -> str:
+    if not values:
+        return "-"
+    a = np.asarray(values, float)
+    se = a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
+    return f"{a.mean():.1f} ± {se:.1f}"
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    rows = []
+    for label, (flags, meaning) in SETTINGS.items():
+        summaries, finals_v = [], []
+        for d in sorted((out / label).glob("seed*")):
+            if not (d / "summary.json").exists():
+                continue
+            summaries.append(json.loads((d / "summary.json").read_text()))
+            recs = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+            finals_v.append(recs[-1])
+        if not summaries:
+            continue
+        col = partial(_values, summaries)
+        rec = partial(_values, finals_v)
+        rows.append([label, str(len(summaries)), _mean_se(col("offline_score")),
+                     _mean_se(col("online_mean_score")), _mean_se(col("final_score")),
+                     _mean_se(rec("v_mean")), _mean_se(rec("dp_success_policy")),
+                     _mean_se(rec("dp_success_greedy_q")), meaning,
+                     f"`{flags}`" if flags else ""])
+    head = ["setting", "seeds", "offline", "online_mean", "final", "V (batch mean, last)",
+            "DP success of actor (last)", "DP success of greedy-Q (last)", "tests", "flags"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    if args.page:
+        page = Path(args.page)
+        intro = page.read_text().split("<!-- table -->")[0] if page.exists() else ""
+        page.write_text(intro + "<!-- table -->\n" + text)
+    print(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--out", default="runs/fl_online")
+    run.add_argument("--labels", nargs="+", default=list(SETTINGS))
+    run.add_argument("--seeds", nargs="+", type=int, default=[0])
+    run.add_argument("--jobs", type=int, default=2)
+    run.add_argument("--extra", default="", help="flags added to every run")
+    report = sub.add_parser("report")
+    report.add_argument("--out", default="runs/fl_online")
+    report.add_argument("--page", default=None)
+    args = parser.parse_args()
+    {"run": cmd_run, "report": cmd_report}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
