@@ -42,6 +42,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "onehot-ratio-exp-beta-ln": (f"{ONEHOT} --online-ratio 0.5 --iql.expectile 0.9 "
                                  "--iql.beta 30 --iql.layer-norm true",
                                  "H1 + H2 + H3 + LayerNorm critic"),
+    "onehot-r09-e09-b100": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.9 --iql.beta 100",
+                            "H1 + H2 + H3, strong"),
+    "coords-r09-e09-b100": ("--online-ratio 0.9 --iql.expectile 0.9 --iql.beta 100",
+                            "H1 + H2, strong, coords"),
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",

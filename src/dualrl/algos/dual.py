@@ -26,7 +26,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax.training.train_state import TrainState
 
 from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN
@@ -38,6 +37,7 @@ from dualrl.diffusion.conditioning import inpaint
 from dualrl.diffusion.parameterization import to_x_eps
 from dualrl.diffusion.planner import PlannerConfig, TrajectoryPlanner
 from dualrl.nn.denoisers import MLPDenoiser
+from dualrl.nn.optim import actor_adam
 from dualrl.o2o.agent import ActContext, Agent, Metrics, actor_critic_acting_view
 from dualrl.uq.mixture import mixture_moments, shift_distance
 
@@ -71,8 +71,10 @@ class DUALConfig:
     expectile: float = 0.7
     beta: float = 3.0
     max_weight: float = 100.0
+    layer_norm: bool = False  # LayerNorm in the Q and V networks (as IQLConfig)
     # actor (SPEC §5)
     actor_lr: float = 3e-4
+    actor_cosine_steps: int = 0  # > 0: CORL's cosine actor lr (see IQLConfig)
     transition_weight: float = 1.0
     freeze_transition: bool = False  # keep the offline transition model for the shift term
     # uncertainty and acting (SPEC §6)
@@ -141,8 +143,9 @@ class DUAL(LaplaceActing, Agent):
     def __init__(self, config: DUALConfig):
         self.config = config
         self.objective = iql_loss.IQLObjective(
-            critic_net=QEnsemble(num_qs=2, hidden=config.hidden),
-            value_net=ValueNet(hidden=config.hidden), critic_lr=config.critic_lr,
+            critic_net=QEnsemble(num_qs=2, hidden=config.hidden, layer_norm=config.layer_norm),
+            value_net=ValueNet(hidden=config.hidden, layer_norm=config.layer_norm),
+            critic_lr=config.critic_lr,
             value_lr=config.value_lr, expectile=config.expectile, gamma=config.gamma,
             tau=config.tau, beta=config.beta, max_weight=config.max_weight)
         self.stage_dir: Path | None = None  # set by the loop: where stage checkpoints go
@@ -186,7 +189,7 @@ class DUAL(LaplaceActing, Agent):
         feat = cfg.planner_hidden[-1]
         return DUALState(
             actor=TrainState.create(apply_fn=self.actor_net.apply, params=actor_params,
-                                    tx=optax.adam(cfg.actor_lr)),
+                                    tx=actor_adam(cfg.actor_lr, cfg.actor_cosine_steps)),
             critic=critic, value=value, target_critic_params=target,
             frozen_params=self._frozen_copy(actor_params),
             deltas=jnp.zeros((cfg.num_samples, feat + 1, act_dim)),
@@ -443,5 +446,5 @@ class DUAL(LaplaceActing, Agent):
         params = flax.core.unfreeze(state.actor.params)
         params["params"]["student"] = student.ema_params["params"]
         actor = TrainState.create(apply_fn=self.actor_net.apply, params=params,
-                                  tx=optax.adam(cfg.actor_lr))
+                                  tx=actor_adam(cfg.actor_lr, cfg.actor_cosine_steps))
         return state.replace(actor=actor, frozen_params=self._frozen_copy(params))

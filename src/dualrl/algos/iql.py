@@ -13,13 +13,13 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
-import optax
 from flax.training.train_state import TrainState
 
 from dualrl.actors.gaussian import GaussianActor, gaussian_log_prob
 from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.critics import iql as iql_loss
 from dualrl.critics.networks import QEnsemble, ValueNet
+from dualrl.nn.optim import actor_adam
 from dualrl.o2o.agent import ActContext, Agent, Batch, Metrics, actor_critic_acting_view
 from dualrl.uq.mixture import mixture_moments
 
@@ -28,6 +28,9 @@ from dualrl.uq.mixture import mixture_moments
 class IQLConfig:
     hidden: tuple[int, ...] = (256, 256)
     actor_lr: float = 3e-4
+    # > 0: cosine-annealed actor lr reaching 0 after this many updates, rising again after
+    # (CORL's IQL schedule; set to the offline steps to anneal to the switch)
+    actor_cosine_steps: int = 0
     critic_lr: float = 3e-4
     value_lr: float = 3e-4
     gamma: float = 0.99
@@ -96,7 +99,7 @@ class IQL(LaplaceActing, Agent):
             actor=TrainState.create(
                 apply_fn=self.actor_net.apply,
                 params=self.actor_net.init(k_actor, jnp.zeros((1, obs_dim))),
-                tx=optax.adam(cfg.actor_lr),
+                tx=actor_adam(cfg.actor_lr, cfg.actor_cosine_steps),
             ),
             critic=critic,
             value=value,
