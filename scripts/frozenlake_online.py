@@ -50,6 +50,16 @@ SETTINGS: dict[str, tuple[str, str]] = {
                             "H1 + H2 + H3, moderate β"),
     "onehot-r09-e09-b30": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.9 --iql.beta 30",
                            "H1 + H2 + H3, moderate β, 90% online"),
+    "coords-r075-e09-b30": ("--online-ratio 0.75 --iql.expectile 0.9 --iql.beta 30",
+                            "H1 + H2, moderate β, coords"),
+    "onehot-r075-e09-b100": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
+                             "--iql.beta 100", "H1 + H2 + H3, strong β, 75% online"),
+    "onehot-r075-e09-b30-w5k": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
+                                "--iql.beta 30 --online-window 5000",
+                                "+ recency: online rows from the newest 5k"),
+    "onehot-r075-e09-b30-w2k": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
+                                "--iql.beta 30 --online-window 2000",
+                                "+ recency: online rows from the newest 2k"),
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",

@@ -24,6 +24,9 @@ class LoopConfig:
     batch_size: int = 256
     utd: int = 1  # gradient updates per online environment step
     online_ratio: float | None = None  # None: uniform over D_off ∪ D_on; else online share
+    # > 0 (with online_ratio): the online share is drawn from the newest this-many online
+    # transitions only, so an advantage-weighted actor sees its recent policy's actions
+    online_window: int = 0
     eval_every: int = 10_000
     eval_episodes: int = 10
     checkpoint_every: int = 50_000
@@ -38,8 +41,8 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         # Values the loop cannot run with (0 would divide by zero, hang or index nothing).
-        minimum = dict(offline_steps=0, online_steps=0, batch_size=1, utd=1, eval_every=1,
-                       eval_episodes=1, checkpoint_every=1, scan_chunk=1)
+        minimum = dict(offline_steps=0, online_steps=0, online_window=0, batch_size=1, utd=1,
+                       eval_every=1, eval_episodes=1, checkpoint_every=1, scan_chunk=1)
         for name, low in minimum.items():
             if getattr(self, name) < low:
                 flag = name.replace("_", "-")

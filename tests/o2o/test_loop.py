@@ -175,7 +175,7 @@ def test_learning_diagnostics_are_logged(tmp_path):
     records = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     for r in records:
         assert {"v_init", "dp_success_policy", "dp_success_greedy_q", "dp_success_optimal",
-                "dp_v_policy"} <= set(r)
+                "dp_v_policy", "dp_v_optimal"} <= set(r)
         assert 0 <= r["dp_success_policy"] <= 100
     online = [r for r in records if r["phase"] == "online"]
     for r in online:

@@ -136,12 +136,13 @@ class ReplayBuffer:
     # -------------------------------------------------------------- sampling
     @staticmethod
     def sample(state: BufferState, key: jax.Array, batch_size: int,
-               online_ratio: float | None = None) -> Batch:
-        """Uniform over B = D_off ∪ D_on, or a fixed share `online_ratio` of online samples.
+               online_ratio: float | None = None, online_window: int = 0) -> Batch:
+        """Uniform over B = D_off ∪ D_on, or a fixed share `online_ratio` of online samples
+        (drawn from the newest `online_window` online transitions when > 0).
 
         Pure and jittable. With no online data yet, a mixed batch is all offline.
         """
-        idx = sample_indices(state, key, batch_size, online_ratio)
+        idx = sample_indices(state, key, batch_size, online_ratio, online_window)
         return Batch(
             observations=state.observations[idx],
             actions=state.actions[idx],
@@ -175,14 +176,17 @@ class ReplayBuffer:
 
 
 def sample_indices(state: BufferState, key: jax.Array, batch_size: int,
-                   online_ratio: float | None) -> jax.Array:
+                   online_ratio: float | None, online_window: int = 0) -> jax.Array:
     if online_ratio is None:
         return jax.random.randint(key, (batch_size,), 0, state.size)
     n_online = int(round(online_ratio * batch_size))
     k_off, k_on = jax.random.split(key)
     off = jax.random.randint(k_off, (batch_size - n_online,), 0, state.n_offline)
     n_on_avail = state.size - state.n_offline
-    on = state.n_offline + jax.random.randint(k_on, (n_online,), 0, jnp.maximum(n_on_avail, 1))
+    first = state.n_offline  # the online rows sampled: all, or the newest `online_window`
+    if online_window > 0:
+        first = jnp.maximum(state.n_offline, state.size - online_window)
+    on = first + jax.random.randint(k_on, (n_online,), 0, jnp.maximum(state.size - first, 1))
     fallback = jax.random.randint(k_on, (n_online,), 0, state.n_offline)
     on = jnp.where(n_on_avail > 0, on, fallback)
     return jnp.concatenate([off, on])

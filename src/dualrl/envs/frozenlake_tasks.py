@@ -55,8 +55,8 @@ def frozenlake_dataset(params: FrozenLakeParams) -> Dataset:
 def frozenlake_diagnose(params: FrozenLakeParams, policy, q_fn) -> dict[str, float]:
     """Exact (dynamic-programming) numbers for the current policy in the ONLINE dynamics:
     success within the time limit of the actor's greedy move, of the greedy-Q move and of
-    the optimum; the discounted value of the actor's policy at the start (γ 0.99, what V(s_0)
-    should approach)."""
+    the optimum; the discounted value of the actor's policy and of the optimum at the start
+    (γ 0.99: what the critic's V(s_0) should approach)."""
     import numpy as np
 
     from dualrl.envs.frozenlake import (
@@ -77,6 +77,7 @@ def frozenlake_diagnose(params: FrozenLakeParams, policy, q_fn) -> dict[str, flo
         "dp_success_policy": 100.0 * success_probability(actor, **dyn, horizon=horizon),
         "dp_success_optimal": 100.0 * success_probability(optimum, **dyn, horizon=horizon),
         "dp_v_policy": float(policy_value(actor, **dyn, horizon=horizon)[env.start_state]),
+        "dp_v_optimal": float(policy_value(optimum, **dyn, horizon=horizon)[env.start_state]),
     }
     if q_fn is not None:
         eye = np.eye(N_ACTIONS, dtype=np.float32)

@@ -12,10 +12,22 @@ import numpy as np
 from dualrl.experiments.report import run_label
 
 
+def _records(d: Path) -> list[dict]:
+    return [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
+
+
+def optimum_score(run_dirs: list[Path]) -> float | None:
+    """The task's exact optimum in the online dynamics, where the runs log it (Frozen-Lake's
+    `dp_success_optimal`)."""
+    values = [r["dp_success_optimal"] for d in run_dirs for r in _records(d)
+              if r.get("dp_success_optimal") is not None]
+    return float(np.mean(values)) if values else None
+
+
 def load_curves(run_dirs: list[Path]) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     curves: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
     for d in run_dirs:
-        records = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
+        records = _records(d)
         config = json.loads((d / "config.json").read_text())
         label = run_label(config)
         steps = np.array([r["total_step"] for r in records])
@@ -31,8 +43,13 @@ def plot_learning_curves(run_dirs: list[str | Path], out: str | Path, title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = load_curves([Path(d) for d in run_dirs])
+    run_dirs = [Path(d) for d in run_dirs]
+    curves = load_curves(run_dirs)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    optimum = optimum_score(run_dirs)
+    if optimum is not None:
+        ax.axhline(optimum, color="black", ls=":", lw=1,
+                   label=f"optimum in the online dynamics (DP): {optimum:.1f}")
     for label, runs in sorted(curves.items()):
         n = min(len(s) for s, _ in runs)
         steps = runs[0][0][:n]

@@ -153,9 +153,10 @@ class O2ORun:
         self._state_value = jax.jit(self.agent.state_value)
         self._q_value = jax.jit(self.agent.q_value)
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
-                                              self.loop.online_ratio)
+                                              self.loop.online_ratio, self.loop.online_window)
         self._online_step = _make_online_step(self.agent, self.loop.batch_size,
-                                              self.loop.online_ratio, self.loop.utd)
+                                              self.loop.online_ratio, self.loop.utd,
+                                              self.loop.online_window)
         self._evaluators: dict[str, Evaluator] = {}
 
     # ----------------------------------------------------------- run directory
@@ -539,30 +540,34 @@ def _next_multiple(step: int, every: int) -> int:
 
 
 def _sampled_update(agent: Agent, buffer_state, batch_size: int, online_ratio: float | None,
-                    key: jax.Array):
+                    key: jax.Array, online_window: int = 0):
     """scan body: update t draws its batch and its update key from fold_in(key, t)."""
 
     def body(state, t):
         k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
-        batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio)
+        batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio,
+                                    online_window)
         return agent.update(state, batch, k_update)
 
     return body
 
 
-def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None):
+def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
+                      online_window: int = 0):
     """n updates in one compiled call; the key of update t is fold_in(key, t)."""
 
     @partial(jax.jit, static_argnums=4, donate_argnums=0)
     def train_chunk(state, buffer_state, start, key, n):
-        body = _sampled_update(agent, buffer_state, batch_size, online_ratio, key)
+        body = _sampled_update(agent, buffer_state, batch_size, online_ratio, key,
+                               online_window)
         state, metrics = jax.lax.scan(body, state, start + jnp.arange(n))
         return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
     return train_chunk
 
 
-def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int):
+def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
+                      online_window: int = 0):
     """Store one transition, run `utd` updates and prepare the next action's context (the
     agent's next-observation prediction, the next step's noise), in one compiled call."""
 
@@ -571,7 +576,7 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
                     norm_obs, action, act_key):
         buffer_state = add_transition(buffer_state, transition)
         body = _sampled_update(agent, buffer_state, batch_size, online_ratio,
-                               jax.random.fold_in(key, t))
+                               jax.random.fold_in(key, t), online_window)
         state, metrics = jax.lax.scan(body, state, jnp.arange(utd))
         # acting diagnostics count once per step; × utd so one divisor serves both
         sums = {**{k: v.sum() for k, v in metrics.items()},
