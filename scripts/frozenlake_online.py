@@ -60,6 +60,14 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "onehot-r075-e09-b30-w2k": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
                                 "--iql.beta 30 --online-window 2000",
                                 "+ recency: online rows from the newest 2k"),
+    "onehot-r075-e09-b60": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 --iql.beta 60",
+                            "H1 + H2 + H3, β 60"),
+    "onehot-r075-e09-b100-warm5k": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
+                                    "--iql.beta 100 --online-warmup 5000",
+                                    "β 100 + online share ramped over the first 5k steps"),
+    "onehot-r075-e09-b30-warm5k": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
+                                   "--iql.beta 30 --online-warmup 5000",
+                                   "β 30 + online share ramped over the first 5k steps"),
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",

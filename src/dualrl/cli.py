@@ -305,7 +305,8 @@ def cmd_demo(argv: list[str]) -> int:
     parser.add_argument("--out", default=None, help="run directory (default runs/demo-<time>)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--online-steps", default="30000")
+    parser.add_argument("--offline-steps", default=None, help="default: the preset's")
+    parser.add_argument("--online-steps", default=None, help="default: the preset's")
     parser.add_argument("--algos", default="dual,iql")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted demo in --out (its runs as saved)")
@@ -324,9 +325,11 @@ def cmd_demo(argv: list[str]) -> int:
         RunDir(out).check_new()
     summaries = []
     for algo in algos:
+        budget = [*(["--offline-steps", args.offline_steps] if args.offline_steps else []),
+                  *(["--online-steps", args.online_steps] if args.online_steps else [])]
         config, _ = build_train_config(
             ["--algo", algo, "--task", "frozenlake-shift", "--preset", args.preset,
-             "--seed", str(args.seed), "--online-steps", args.online_steps]
+             "--seed", str(args.seed), *budget]
         )
         if args.resume and runs[algo].exists():
             summaries.append(resume(runs[algo].path))
@@ -414,6 +417,9 @@ def _collect_frozenlake(argv: list[str]) -> int:
     parser.add_argument("--map", default="8x8")
     parser.add_argument("--slippery", default=None)
     parser.add_argument("--time-limit", type=int, default=200)
+    parser.add_argument("--obs", default="coords",
+                        help="observations: coords ((row, col) in [0, 1]) or onehot (the cell; "
+                             "what the cpu/paper presets train on: --env.obs onehot)")
     parser.add_argument("--episodes", type=int, default=2000)
     parser.add_argument("--epsilon-start", type=float, default=1.0)
     parser.add_argument("--epsilon-end", type=float, default=0.1)
@@ -425,7 +431,7 @@ def _collect_frozenlake(argv: list[str]) -> int:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     try:
         env = FrozenLakeShiftEnv(desc=args.map, slip=args.slip, slippery=args.slippery,
-                                 time_limit=args.time_limit)
+                                 time_limit=args.time_limit, obs=args.obs)
         dataset = collect_qlearning(env, n_episodes=args.episodes,
                                     epsilon_start=args.epsilon_start,
                                     epsilon_end=args.epsilon_end, seed=args.seed)

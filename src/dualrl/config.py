@@ -27,6 +27,9 @@ class LoopConfig:
     # > 0 (with online_ratio): the online share is drawn from the newest this-many online
     # transitions only, so an advantage-weighted actor sees its recent policy's actions
     online_window: int = 0
+    # > 0 (with online_ratio): the online share ramps up linearly until this many online
+    # transitions exist (a tiny online buffer at a large share is replayed to death)
+    online_warmup: int = 0
     eval_every: int = 10_000
     eval_episodes: int = 10
     checkpoint_every: int = 50_000
@@ -41,7 +44,8 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         # Values the loop cannot run with (0 would divide by zero, hang or index nothing).
-        minimum = dict(offline_steps=0, online_steps=0, online_window=0, batch_size=1, utd=1,
+        minimum = dict(offline_steps=0, online_steps=0, online_window=0, online_warmup=0,
+                       batch_size=1, utd=1,
                        eval_every=1, eval_episodes=1, checkpoint_every=1, scan_chunk=1)
         for name, low in minimum.items():
             if getattr(self, name) < low:
@@ -95,19 +99,26 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                          distill_steps_per_round=300, refit_every=500, fit_samples=20_000),
             "env": dict(data_episodes=1_000),
         },
+        # The online protocol of docs/results/frozenlake_online.md (issue 12), shared by every
+        # method: one-hot cell observations (the (row, col) critic over-estimated through
+        # walls and holes and collapsed online), 75% of every batch from online data (the
+        # slip-0 rows otherwise hold the critic at a low-slip world), expectile 0.9 and β 30
+        # (an advantage-weighted actor at β 10 stays at the data's action frequencies).
         "cpu": {
-            "loop": dict(offline_steps=20_000, online_steps=50_000, eval_every=5_000,
-                         eval_episodes=100, checkpoint_every=10_000, scan_chunk=1_000),
-            "agent": dict(hidden=(128, 128), expectile=0.7, beta=10.0),
+            "loop": dict(offline_steps=10_000, online_steps=20_000, eval_every=2_500,
+                         eval_episodes=100, checkpoint_every=5_000, scan_chunk=1_000,
+                         online_ratio=0.75, normalize_obs=False),
+            "agent": dict(hidden=(128, 128), expectile=0.9, beta=30.0),
             "dual": dict(horizon=8, planner_hidden=(128, 128), planner_steps=10_000,
                          distill_steps_per_round=1_500, refit_every=2_000),
-            "env": {},
+            "env": dict(obs="onehot"),
         },
         "paper": {
             "loop": dict(offline_steps=1_000_000, online_steps=1_000_000, eval_every=10_000,
-                         eval_episodes=100, checkpoint_every=50_000),
-            "agent": dict(expectile=0.7, beta=10.0),
-            "env": {},
+                         eval_episodes=100, checkpoint_every=50_000, online_ratio=0.75,
+                         normalize_obs=False),
+            "agent": dict(expectile=0.9, beta=30.0),
+            "env": dict(obs="onehot"),
         },
     },
     # D4RL/ODRL MuJoCo locomotion (SPEC §7: expectile 0.7, beta 3; rewards normalised by the

@@ -250,7 +250,7 @@ def test_train_on_a_dataset_file(tmp_path, capsys, fl_4x4_file):
     out = tmp_path / "run"
     rc, stdout, err = run_cli(capsys, "train", "--task", "frozenlake-noshift",
                               "--dataset", fl_4x4_file, *TINY, "--online-ratio", "none",
-                              "--out", out)
+                              "--env.obs", "coords", "--out", out)
     assert rc == 0, err
     assert "frozenlake-noshift" in stdout
     config = json.loads((out / "config.json").read_text())
@@ -269,7 +269,7 @@ def test_train_rejects_a_dataset_that_does_not_fit_the_task(tmp_path, capsys, di
     before = snapshot(path)
     out = tmp_path / "run"
     line = error_line(*run_cli(capsys, "train", "--task", "frozenlake-noshift",
-                               "--dataset", path, *TINY, "--out", out))
+                               "--dataset", path, *TINY, "--env.obs", "coords", "--out", out))
     assert str(path) in line and key in line and "frozenlake-noshift" in line
     assert not out.exists()  # no half-made run directory
     assert snapshot(path) == before

@@ -136,13 +136,16 @@ class ReplayBuffer:
     # -------------------------------------------------------------- sampling
     @staticmethod
     def sample(state: BufferState, key: jax.Array, batch_size: int,
-               online_ratio: float | None = None, online_window: int = 0) -> Batch:
+               online_ratio: float | None = None, online_window: int = 0,
+               online_warmup: int = 0) -> Batch:
         """Uniform over B = D_off ∪ D_on, or a fixed share `online_ratio` of online samples
-        (drawn from the newest `online_window` online transitions when > 0).
+        (drawn from the newest `online_window` online transitions when > 0; while fewer than
+        `online_warmup` online transitions exist, each online slot is online only with
+        probability n_online / online_warmup, so a handful of rows is not replayed to death).
 
         Pure and jittable. With no online data yet, a mixed batch is all offline.
         """
-        idx = sample_indices(state, key, batch_size, online_ratio, online_window)
+        idx = sample_indices(state, key, batch_size, online_ratio, online_window, online_warmup)
         return Batch(
             observations=state.observations[idx],
             actions=state.actions[idx],
@@ -176,7 +179,8 @@ class ReplayBuffer:
 
 
 def sample_indices(state: BufferState, key: jax.Array, batch_size: int,
-                   online_ratio: float | None, online_window: int = 0) -> jax.Array:
+                   online_ratio: float | None, online_window: int = 0,
+                   online_warmup: int = 0) -> jax.Array:
     if online_ratio is None:
         return jax.random.randint(key, (batch_size,), 0, state.size)
     n_online = int(round(online_ratio * batch_size))
@@ -188,7 +192,12 @@ def sample_indices(state: BufferState, key: jax.Array, batch_size: int,
         first = jnp.maximum(state.n_offline, state.size - online_window)
     on = first + jax.random.randint(k_on, (n_online,), 0, jnp.maximum(state.size - first, 1))
     fallback = jax.random.randint(k_on, (n_online,), 0, state.n_offline)
-    on = jnp.where(n_on_avail > 0, on, fallback)
+    use_online = n_on_avail > 0
+    if online_warmup > 0:
+        k_on, k_mix = jax.random.split(k_on)
+        share = jnp.minimum(1.0, n_on_avail / online_warmup)
+        use_online = use_online & (jax.random.uniform(k_mix, (n_online,)) < share)
+    on = jnp.where(use_online, on, fallback)
     return jnp.concatenate([off, on])
 
 

@@ -153,10 +153,11 @@ class O2ORun:
         self._state_value = jax.jit(self.agent.state_value)
         self._q_value = jax.jit(self.agent.q_value)
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
-                                              self.loop.online_ratio, self.loop.online_window)
+                                              self.loop.online_ratio, self.loop.online_window,
+                                              self.loop.online_warmup)
         self._online_step = _make_online_step(self.agent, self.loop.batch_size,
                                               self.loop.online_ratio, self.loop.utd,
-                                              self.loop.online_window)
+                                              self.loop.online_window, self.loop.online_warmup)
         self._evaluators: dict[str, Evaluator] = {}
 
     # ----------------------------------------------------------- run directory
@@ -496,8 +497,10 @@ class O2ORun:
         n_online = int(self.buffer_state.size) - self.buffer.n_offline
         if phase == "online":
             ratio = self.loop.online_ratio
-            out["online_share"] = (n_online / int(self.buffer_state.size) if ratio is None
-                                   else (ratio if n_online > 0 else 0.0))
+            warm = self.loop.online_warmup
+            out["online_share"] = (
+                n_online / int(self.buffer_state.size) if ratio is None
+                else ratio * (min(1.0, n_online / warm) if warm > 0 else float(n_online > 0)))
             if p.train_episodes:
                 out["train_return"] = p.train_return_sum / p.train_episodes
                 out["train_success"] = 100.0 * p.train_success_sum / p.train_episodes
@@ -540,26 +543,26 @@ def _next_multiple(step: int, every: int) -> int:
 
 
 def _sampled_update(agent: Agent, buffer_state, batch_size: int, online_ratio: float | None,
-                    key: jax.Array, online_window: int = 0):
+                    key: jax.Array, online_window: int = 0, online_warmup: int = 0):
     """scan body: update t draws its batch and its update key from fold_in(key, t)."""
 
     def body(state, t):
         k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
         batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio,
-                                    online_window)
+                                    online_window, online_warmup)
         return agent.update(state, batch, k_update)
 
     return body
 
 
 def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
-                      online_window: int = 0):
+                      online_window: int = 0, online_warmup: int = 0):
     """n updates in one compiled call; the key of update t is fold_in(key, t)."""
 
     @partial(jax.jit, static_argnums=4, donate_argnums=0)
     def train_chunk(state, buffer_state, start, key, n):
         body = _sampled_update(agent, buffer_state, batch_size, online_ratio, key,
-                               online_window)
+                               online_window, online_warmup)
         state, metrics = jax.lax.scan(body, state, start + jnp.arange(n))
         return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
@@ -567,7 +570,7 @@ def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
 
 
 def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
-                      online_window: int = 0):
+                      online_window: int = 0, online_warmup: int = 0):
     """Store one transition, run `utd` updates and prepare the next action's context (the
     agent's next-observation prediction, the next step's noise), in one compiled call."""
 
@@ -576,7 +579,7 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
                     norm_obs, action, act_key):
         buffer_state = add_transition(buffer_state, transition)
         body = _sampled_update(agent, buffer_state, batch_size, online_ratio,
-                               jax.random.fold_in(key, t), online_window)
+                               jax.random.fold_in(key, t), online_window, online_warmup)
         state, metrics = jax.lax.scan(body, state, jnp.arange(utd))
         # acting diagnostics count once per step; × utd so one divisor serves both
         sums = {**{k: v.sum() for k, v in metrics.items()},
