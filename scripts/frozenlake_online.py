@@ -20,17 +20,21 @@ import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 TASK = "frozenlake-shift"
-BUDGET = "--preset cpu --offline-steps 10000 --online-steps 20000 --eval-every 2500"
+# The screening settings start from the protocol as it was before issue 12 (the old cpu
+# preset's settings at the 10k + 20k budget) and change one group of factors at a time.
+OLD = ("--preset cpu --offline-steps 10000 --online-steps 20000 --eval-every 2500 "
+       "--env.obs coords --normalize-obs true --online-ratio none --iql.expectile 0.7 "
+       "--iql.beta 10")
 ONEHOT = "--env.obs onehot --normalize-obs false"
+PROTOCOL = "--preset cpu"  # the protocol chosen from the screening (config.py's cpu preset)
 
 SETTINGS: dict[str, tuple[str, str]] = {
-    # label: (flags, what it tests)
+    # label: (flags after OLD, what it tests); "protocol-*" labels run PROTOCOL instead
     "base": ("", "the cpu preset as it was: coords, uniform replay, expectile 0.7, β 10"),
     "ratio": ("--online-ratio 0.5", "H1: half of every batch online"),
     "onehot": (ONEHOT, "H3: one-hot cell observations"),
@@ -68,6 +72,16 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "onehot-r075-e09-b30-warm5k": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
                                    "--iql.beta 30 --online-warmup 5000",
                                    "β 30 + online share ramped over the first 5k steps"),
+    "protocol-iql": ("--algo iql", "the chosen protocol (cpu preset): IQL"),
+    "protocol-dual": ("--algo dual", "the chosen protocol (cpu preset): DUAL"),
+    "protocol-iql-la": ("--algo iql --laplace", "the chosen protocol: IQL w LA"),
+    "protocol-iql-slip0.2": ("--algo iql --env.slip-online 0.2", "protocol, slip 0.0 → 0.2"),
+    "protocol-iql-slip0.4": ("--algo iql --env.slip-online 0.4", "protocol, slip 0.0 → 0.4"),
+    "protocol-iql-4x4": ("--algo iql --env.map 4x4", "protocol, 4x4 map, slip 0.0 → 0.3"),
+    "protocol-iql-narrow": ("--algo iql --task frozenlake-narrow",
+                            "protocol, frozenlake-narrow"),
+    "protocol-dual-narrow": ("--algo dual --task frozenlake-narrow",
+                             "protocol, frozenlake-narrow"),
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
@@ -83,7 +97,8 @@ def train_one(out: Path, label: str, seed: int, extra: str) -> str:
     target = run_dir(out, label, seed)
     if (target / "summary.json").exists():
         return f"{label} seed {seed}: done before"
-    flags = f"--task {TASK} --algo iql --seed {seed} {BUDGET} {SETTINGS[label][0]} {extra}"
+    base = PROTOCOL if label.startswith("protocol-") else f"--algo iql {OLD}"
+    flags = f"--task {TASK} --seed {seed} {base} {SETTINGS[label][0]} {extra}"
     cmd = [sys.executable, "-m", "dualrl.cli", "train", *shlex.split(flags),
            "--progress", "false", "--out", str(target)]
     if (target / "config.json").exists():
@@ -108,40 +123,64 @@ def cmd_run(args: argparse.Namespace) -> None:
             print(line, flush=True)
 
 
-def _values(dicts: list[dict], key: str) -> list[float]:
-    return [d[key] for d in dicts if d.get(key) is not None]
-
-
-def _mean_se(values: list[float]) -> str:
+def _mean_se(values: list[float], digits: int = 1) -> str:
     if not values:
         return "-"
     a = np.asarray(values, float)
-    se = a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
-    return f"{a.mean():.1f} ± {se:.1f}"
+    if len(a) == 1:
+        return f"{a[0]:.{digits}f}"
+    return f"{a.mean():.{digits}f} ± {a.std(ddof=1) / np.sqrt(len(a)):.{digits}f}"
+
+
+def _records(d: Path) -> list[dict]:
+    return [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    """One row per setting: scores (mean ± s.e. over seeds), and at the LAST evaluation the
+    exact DP success of the actor and of the critic's greedy move, V(s0) beside the DP value
+    of the actor's policy, and the mean exploration rate online. Runs stopped before the end
+    are shown with the online steps they reached (their scores over the evaluations made)."""
     out = Path(args.out)
     rows = []
     for label, (flags, meaning) in SETTINGS.items():
-        summaries, finals_v = [], []
-        for d in sorted((out / label).glob("seed*")):
-            if not (d / "summary.json").exists():
-                continue
-            summaries.append(json.loads((d / "summary.json").read_text()))
-            recs = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
-            finals_v.append(recs[-1])
-        if not summaries:
+        runs = [d for d in sorted((out / label).glob("seed*")) if (d / "metrics.jsonl").exists()]
+        runs = [d for d in runs if any(r["phase"] == "online" for r in _records(d))]
+        if not runs:
             continue
-        col = partial(_values, summaries)
-        rec = partial(_values, finals_v)
-        rows.append([label, str(len(summaries)), _mean_se(col("offline_score")),
-                     _mean_se(col("online_mean_score")), _mean_se(col("final_score")),
-                     _mean_se(rec("v_mean")), _mean_se(rec("dp_success_policy")),
-                     _mean_se(rec("dp_success_greedy_q")), meaning,
+        stats: dict[str, list[float]] = {}
+        stopped = []
+        for d in runs:
+            recs = _records(d)
+            offline = [r for r in recs if r["phase"] == "offline"]
+            online = [r for r in recs if r["phase"] == "online"]
+            last = recs[-1]
+            if not (d / "summary.json").exists():
+                stopped.append(f"{d.name} stopped at {online[-1]['step']}")
+            for key, value in {
+                "offline": offline[-1]["score"],
+                "online_mean": float(np.mean([r["score"] for r in online])),
+                "final": last["score"],
+                "dp_actor": last.get("dp_success_policy"),
+                "dp_greedy_q": last.get("dp_success_greedy_q"),
+                "v_init": last.get("v_init"),
+                "dp_v_policy": last.get("dp_v_policy"),
+                "explore": float(np.mean([r.get("explore_changed", np.nan) for r in online])),
+            }.items():
+                if value is not None and np.isfinite(value):
+                    stats.setdefault(key, []).append(value)
+        def cell(key: str, digits: int = 1, stats=stats) -> str:
+            return _mean_se(stats.get(key, []), digits)
+
+        rows.append([label, str(len(runs)), cell("offline"), cell("online_mean"),
+                     cell("final"), cell("dp_actor"), cell("dp_greedy_q"),
+                     f"{cell('v_init', 2)} / {cell('dp_v_policy', 2)}",
+                     cell("explore", 2), meaning + (f" ({'; '.join(stopped)})" if stopped
+                                                     else ""),
                      f"`{flags}`" if flags else ""])
-    head = ["setting", "seeds", "offline", "online_mean", "final", "V (batch mean, last)",
-            "DP success of actor (last)", "DP success of greedy-Q (last)", "tests", "flags"]
+    head = ["setting", "seeds", "offline", "online_mean", "final",
+            "DP success: actor (last)", "DP success: greedy-Q (last)",
+            "V(s0) / DP V of actor (last)", "explore changed", "tests", "flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines) + "\n"

@@ -133,3 +133,34 @@ def test_normalizer_fit_and_stored_observations():
     const = Normalizer.fit(np.ones((5, 2)))
     assert np.isfinite(const(np.ones((1, 2)))).all()
     assert jnp.asarray(const(jnp.ones((1, 2)))).shape == (1, 2)
+
+
+def _with_online(n_online: int, capacity: int = 50):
+    buf = _buffer(_dataset([20, 20]), online=capacity)
+    state = buf.init_state()
+    for i in range(n_online):
+        t = buf.make_transition(np.full(3, -1.0), np.zeros(2), 100 + i, np.full(3, -2.0),
+                                False, buf.n_offline_episodes)
+        state = buf.add(state, t)
+    return state
+
+
+def test_online_window_draws_only_the_newest_online_rows():
+    state = _with_online(30)
+    r = np.asarray(ReplayBuffer.sample(state, jax.random.PRNGKey(2), 2000, online_ratio=0.5,
+                                       online_window=10).rewards)
+    online = r[r >= 100]
+    assert len(online) == 1000 and set(np.unique(online)) == set(range(120, 130))
+    assert set(np.unique(r[r < 100])) == set(range(40))  # the offline half is untouched
+
+
+def test_online_warmup_ramps_the_online_share():
+    """With 10 of a 40-row warm-up, each online slot is online with probability 1/4."""
+    state = _with_online(10)
+    r = np.asarray(ReplayBuffer.sample(state, jax.random.PRNGKey(3), 8000, online_ratio=0.5,
+                                       online_warmup=40).rewards)
+    share = (r >= 100).mean()
+    assert abs(share - 0.5 * 10 / 40) < 0.02
+    full = np.asarray(ReplayBuffer.sample(_with_online(45), jax.random.PRNGKey(3), 8000,
+                                          online_ratio=0.5, online_warmup=40).rewards)
+    assert (full >= 100).mean() == 0.5
