@@ -452,3 +452,25 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys):
     assert records[:n] == checkpoint_records
     assert lines[:n] == killed_lines[:n]
     assert latest.read_text().strip() == "final"
+
+
+# ------------------------------------------------------------------------- demo
+@pytest.mark.slow
+def test_demo_runs_end_to_end_at_the_quick_preset(tmp_path, capsys):
+    """The README's main job, at the quick preset with a tiny budget: both runs, the table,
+    the learning curves with the DP optimum; then `--resume` on the finished demo."""
+    out = tmp_path / "demo"
+    argv = ["demo", "--preset", "quick", "--offline-steps", "200", "--online-steps", "200",
+            "--out", out]
+    rc, stdout, err = run_cli(capsys, *argv)
+    assert rc == 0, err
+    assert "frozenlake-shift" in stdout and all(col in stdout for col in TABLE_HEADER)
+    assert (out / "learning_curves.png").stat().st_size > 0
+    for algo in ("dual", "iql"):
+        summary = json.loads((out / algo / "summary.json").read_text())
+        assert (summary["algo"], summary["online_steps"]) == (algo, 200)
+        assert "dp_success_optimal" in read_records(out / algo)[-1]
+    line = error_line(*run_cli(capsys, *argv))  # a second demo into it: refused
+    assert "--resume" in line
+    rc, _, err = run_cli(capsys, *argv, "--resume")
+    assert rc == 0, err

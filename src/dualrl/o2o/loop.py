@@ -148,8 +148,10 @@ class O2ORun:
         if self.run_dir is not None and hasattr(self.agent, "stage_dir"):
             self.agent.stage_dir = self.run_dir.path / "stages"
         self._act = jax.jit(self.agent.act, static_argnames="explore")
-        self._explore = jax.jit(partial(_explore_with_diagnostics, self.agent,
-                                        self.one_hot_actions))
+        self._explore = jax.jit(
+            lambda state, obs, key, t, ctx: self.agent.explore(
+                state, obs, jax.random.fold_in(key, t), ctx)
+        )
         self._state_value = jax.jit(self.agent.state_value)
         self._q_value = jax.jit(self.agent.q_value)
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
@@ -157,7 +159,8 @@ class O2ORun:
                                               self.loop.online_warmup)
         self._online_step = _make_online_step(self.agent, self.loop.batch_size,
                                               self.loop.online_ratio, self.loop.utd,
-                                              self.loop.online_window, self.loop.online_warmup)
+                                              self.loop.online_window, self.loop.online_warmup,
+                                              self.one_hot_actions)
         self._evaluators: dict[str, Evaluator] = {}
 
     # ----------------------------------------------------------- run directory
@@ -570,13 +573,15 @@ def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
 
 
 def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
-                      online_window: int = 0, online_warmup: int = 0):
+                      online_window: int = 0, online_warmup: int = 0, one_hot: bool = False):
     """Store one transition, run `utd` updates and prepare the next action's context (the
     agent's next-observation prediction, the next step's noise), in one compiled call."""
 
     @partial(jax.jit, donate_argnums=(0, 1, 5))
     def online_step(state, buffer_state, transition: Transition, t, key, acc, act_info,
                     norm_obs, action, act_key):
+        act_info = {**act_info,
+                    **_exploration_effect(agent, one_hot, state, norm_obs, action, act_key)}
         buffer_state = add_transition(buffer_state, transition)
         body = _sampled_update(agent, buffer_state, batch_size, online_ratio,
                                jax.random.fold_in(key, t), online_window, online_warmup)
@@ -593,17 +598,15 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
     return online_step
 
 
-def _explore_with_diagnostics(agent: Agent, one_hot: bool, state, obs, key, t, ctx):
-    """The agent's exploring action, plus how far exploration moved it from the
-    deterministic policy: the rate of changed moves (one-hot actions) or the mean |Δa|."""
-    action, info = agent.explore(state, obs, jax.random.fold_in(key, t), ctx)
-    greedy = agent.act(state, obs, key, False)
+def _exploration_effect(agent: Agent, one_hot: bool, state, norm_obs, action, key):
+    """How far exploration moved the executed action from the deterministic policy (of the
+    same, pre-update state): the changed-move rate (one-hot actions) or the mean |Δa|.
+    Computed in the store-and-update call, off the action's critical path."""
+    greedy = agent.act(agent.acting_view(state), norm_obs, key, False)
     if one_hot:
         changed = jnp.argmax(action, axis=-1) != jnp.argmax(greedy, axis=-1)
-        info = {**info, "explore_changed": changed.mean()}
-    else:
-        info = {**info, "explore_delta": jnp.abs(action - greedy).mean()}
-    return action, info
+        return {"explore_changed": changed.mean().astype(jnp.float32)}
+    return {"explore_delta": jnp.abs(action - greedy).mean()}
 
 
 def _metric_names(agent: Agent, state, buffer_state, one_hot: bool) -> list[str]:
@@ -614,9 +617,9 @@ def _metric_names(agent: Agent, state, buffer_state, one_hot: bool) -> list[str]
     obs = jax.ShapeDtypeStruct((1, batch.observations.shape[1]), jnp.float32)
     act = jax.ShapeDtypeStruct((1, batch.actions.shape[1]), jnp.float32)
     ctx = ActContext(obs, jax.ShapeDtypeStruct((1,), jnp.bool_), act)
-    _, info = jax.eval_shape(partial(_explore_with_diagnostics, agent, one_hot), state, obs,
-                             key, jnp.int32(0), ctx)
-    return sorted({*metrics, *info})
+    _, info = jax.eval_shape(agent.explore, state, obs, key, ctx)
+    effect = jax.eval_shape(partial(_exploration_effect, agent, one_hot), state, obs, act, key)
+    return sorted({*metrics, *info, *effect})
 
 
 def train(config: TrainConfig, out: str | Path | None = None) -> dict[str, Any]:
