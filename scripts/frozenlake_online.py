@@ -161,6 +161,7 @@ def cmd_report(args: argparse.Namespace) -> None:
                 "offline": offline[-1]["score"],
                 "online_mean": float(np.mean([r["score"] for r in online])),
                 "final": last["score"],
+                "gain": float(np.mean([r["score"] for r in online])) - offline[-1]["score"],
                 "dp_actor": last.get("dp_success_policy"),
                 "dp_greedy_q": last.get("dp_success_greedy_q"),
                 "v_init": last.get("v_init"),
@@ -173,12 +174,12 @@ def cmd_report(args: argparse.Namespace) -> None:
             return _mean_se(stats.get(key, []), digits)
 
         rows.append([label, str(len(runs)), cell("offline"), cell("online_mean"),
-                     cell("final"), cell("dp_actor"), cell("dp_greedy_q"),
+                     cell("final"), cell("gain"), cell("dp_actor"), cell("dp_greedy_q"),
                      f"{cell('v_init', 2)} / {cell('dp_v_policy', 2)}",
                      cell("explore", 2), meaning + (f" ({'; '.join(stopped)})" if stopped
                                                      else ""),
                      f"`{flags}`" if flags else ""])
-    head = ["setting", "seeds", "offline", "online_mean", "final",
+    head = ["setting", "seeds", "offline", "online_mean", "final", "online_mean − offline",
             "DP success: actor (last)", "DP success: greedy-Q (last)",
             "V(s0) / DP V of actor (last)", "explore changed", "tests", "flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
