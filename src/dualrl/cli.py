@@ -306,7 +306,9 @@ def cmd_demo(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--offline-steps", default=None, help="default: the preset's")
-    parser.add_argument("--online-steps", default=None, help="default: the preset's")
+    parser.add_argument("--online-steps", default="10000",
+                        help="default 10000 (the preset's 20k would take DUAL past the "
+                             "demo's ten minutes on 2 cores); 'preset' for the preset's")
     parser.add_argument("--algos", default="dual,iql")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted demo in --out (its runs as saved)")
@@ -326,7 +328,8 @@ def cmd_demo(argv: list[str]) -> int:
     summaries = []
     for algo in algos:
         budget = [*(["--offline-steps", args.offline_steps] if args.offline_steps else []),
-                  *(["--online-steps", args.online_steps] if args.online_steps else [])]
+                  *(["--online-steps", args.online_steps]
+                    if args.online_steps not in (None, "preset") else [])]
         config, _ = build_train_config(
             ["--algo", algo, "--task", "frozenlake-shift", "--preset", args.preset,
              "--seed", str(args.seed), *budget]
