@@ -33,7 +33,7 @@ TINY = [
     "--offline-steps", "200", "--online-steps", "200", "--eval-every", "100",
     "--checkpoint-every", "100", "--eval-episodes", "2", "--scan-chunk", "100",
     "--batch-size", "32", "--iql.hidden", "16,16", "--env.map", "4x4",
-    "--env.data-episodes", "50", "--progress", "false",
+    "--env.data-episodes", "50", "--env.obs", "coords", "--progress", "false",
 ]
 
 
