@@ -82,6 +82,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
                             "protocol, frozenlake-narrow"),
     "protocol-dual-narrow": ("--algo dual --task frozenlake-narrow",
                              "protocol, frozenlake-narrow"),
+    "protocol-iql-cosine": ("--algo iql --iql.actor-cosine-steps 10000",
+                            "H5: CORL's cosine actor lr, 0 at the switch"),
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
