@@ -16,7 +16,6 @@ it:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +26,7 @@ from dualrl.envs.frozenlake import (
     value_iteration,
 )
 from dualrl.envs.frozenlake_tasks import NARROW_DATA, FrozenLakeParams, frozenlake_dataset
+from dualrl.experiments.report import write_generated_section
 
 CANDIDATES = {
     # label: data parameters (every other FrozenLakeParams field at its default)
@@ -95,9 +95,7 @@ def main() -> None:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     if args.page:
-        page = Path(args.page)
-        intro = page.read_text().split("<!-- table -->")[0] if page.exists() else ""
-        page.write_text(intro + "<!-- table -->\n" + text)
+        write_generated_section(args.page, text)
     print(text)
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dualrl.experiments.report import write_generated_section
+
 TASK = "frozenlake-shift"
 # The screening settings start from the protocol as it was before issue 12 (the old cpu
 # preset's settings at the 10k + 20k budget) and change one group of factors at a time.
@@ -188,9 +190,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     text = "\n".join(lines) + "\n"
     if args.page:
-        page = Path(args.page)
-        intro = page.read_text().split("<!-- table -->")[0] if page.exists() else ""
-        page.write_text(intro + "<!-- table -->\n" + text)
+        write_generated_section(args.page, text)
     print(text)
 
 

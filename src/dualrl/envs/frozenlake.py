@@ -315,6 +315,15 @@ def _goal_vector(rows: list[str]) -> np.ndarray:
     return np.array([ch == "G" for ch in "".join(rows)], np.float64)
 
 
+def _dynamics(desc: str | Sequence[str], slip: float, slippery: str | np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P[s, a, s'], the goal indicator and the absorbing (H/G) mask of a map: what every DP
+    routine below starts from."""
+    rows, mask = _desc_and_mask(desc, slippery)
+    absorbing = np.array([ch in "HG" for ch in "".join(rows)])
+    return transition_matrix(rows, slip, mask), _goal_vector(rows), absorbing
+
+
 def q_values(
     desc: str | Sequence[str] = "8x8",
     slip: float = 0.0,
@@ -323,10 +332,7 @@ def q_values(
     horizon: int = 200,
 ) -> np.ndarray:
     """Q[s, a] of the discounted `horizon`-step problem (reward 1 on entering G)."""
-    rows, mask = _desc_and_mask(desc, slippery)
-    P = transition_matrix(rows, slip, mask)
-    goal = _goal_vector(rows)
-    absorbing = np.array([ch in "HG" for ch in "".join(rows)])
+    P, goal, absorbing = _dynamics(desc, slip, slippery)
     # r(s, a) = P(enter G); absorbing states earn nothing and their value stays 0.
     reward = P @ goal
     reward[absorbing] = 0.0
@@ -372,10 +378,7 @@ def finite_horizon_policy(
     remaining steps, which is why it is so brittle under slip: this is the computation
     behind SPEC §9's 1.6% / 99.4% (0.0 → 0.3) and 92.0% / 98.7% (0.1 → 0.4).
     """
-    rows, mask = _desc_and_mask(desc, slippery)
-    P = transition_matrix(rows, slip, mask)
-    goal = _goal_vector(rows)
-    absorbing = np.array([ch in "HG" for ch in "".join(rows)])
+    P, goal, absorbing = _dynamics(desc, slip, slippery)
     v = goal.copy()
     policies = np.zeros((int(horizon), P.shape[0]), np.int64)
     for k in range(int(horizon) - 1, -1, -1):  # k = time step, backing up from the end
@@ -432,10 +435,7 @@ def policy_value(
 ) -> np.ndarray:
     """V^π[s] of a stationary deterministic policy (nS,) in the discounted `horizon`-step
     problem of `q_values` (reward 1 on entering G): what a critic of π should converge to."""
-    rows, mask = _desc_and_mask(desc, slippery)
-    P = transition_matrix(rows, slip, mask)
-    goal = _goal_vector(rows)
-    absorbing = np.array([ch in "HG" for ch in "".join(rows)])
+    P, goal, absorbing = _dynamics(desc, slip, slippery)
     idx = np.arange(P.shape[0])
     P_pi = P[idx, np.asarray(policy, np.int64)]
     reward = P_pi @ goal

@@ -112,6 +112,17 @@ def diagnostics_table(runs: list[dict[str, Any]], order: list[str] | None = None
     return "\n".join(lines)
 
 
+GENERATED = "<!-- table -->"
+
+
+def write_generated_section(page: str | Path, text: str) -> None:
+    """Replace what follows the GENERATED marker of a results page with `text`, keeping the
+    hand-written findings above it (a new page gets the marker and `text` only)."""
+    page = Path(page)
+    intro = page.read_text().split(GENERATED)[0] if page.exists() else ""
+    page.write_text(intro + GENERATED + "\n" + text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dualrl.experiments.report")
     parser.add_argument("runs", nargs="+", help="run directories (searched recursively)")
