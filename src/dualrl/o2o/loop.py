@@ -492,9 +492,7 @@ class O2ORun:
                 norm = jnp.asarray(self.normalizer(np.asarray(obs, np.float32)))
                 return np.asarray(self._q_value(self.agent_state, norm, jnp.asarray(act)))
 
-            has_q = jax.eval_shape(self.agent.q_value, self.agent_state,
-                                   jnp.zeros((1, self.dataset.obs_dim)),
-                                   jnp.zeros((1, self.dataset.act_dim))) is not None
+            has_q = type(self.agent).q_value is not Agent.q_value  # the base returns None
             out.update(self.spec.diagnose(self.spec.resolve(**self.config.env),
                                           self.policy, q_fn if has_q else None))
         n_online = int(self.buffer_state.size) - self.buffer.n_offline
