@@ -30,6 +30,11 @@ class LoopConfig:
     # > 0 (with online_ratio): the online share ramps up linearly until this many online
     # transitions exist (a tiny online buffer at a large share is replayed to death)
     online_warmup: int = 0
+    # Online only: with this probability an exploratory action is replaced by one drawn
+    # uniformly from the action space (one-hot moves: a uniform random move). A floor under
+    # every method's exploration: an advantage-weighted actor's learned std shrinks as β
+    # grows, and the moves it then never tries are the ones its critic cannot learn.
+    explore_epsilon: float = 0.0
     eval_every: int = 10_000
     eval_episodes: int = 10
     checkpoint_every: int = 50_000
@@ -54,6 +59,9 @@ class LoopConfig:
         if self.reward_normalization not in ("none", "returns"):
             raise ValueError("reward_normalization (--reward-normalization) must be 'none' or "
                              f"'returns', got '{self.reward_normalization}'")
+        if not 0.0 <= self.explore_epsilon <= 1.0:
+            raise ValueError("explore_epsilon (--explore-epsilon) must be in [0, 1], got "
+                             f"{self.explore_epsilon}")
         ratio = self.online_ratio
         if ratio is not None and not 0.0 <= ratio <= 1.0:
             raise ValueError(

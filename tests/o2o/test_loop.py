@@ -169,6 +169,32 @@ def test_one_hot_move_is_the_argmax_of_the_unclipped_sample(monkeypatch):
     assert np.array_equal(online, np.tile([0.0, 1.0, 0.0, 0.0], (5, 1)))
 
 
+def test_explore_epsilon_replaces_that_share_of_moves_by_uniform_ones():
+    """ε = 0 leaves the agent's exploratory action as it is; ε = 1 makes every move a uniform
+    draw (each of the 4 moves about a quarter of the time, whatever the actor prefers)."""
+    moves = {}
+    for epsilon in (0.0, 1.0):
+        run = O2ORun(tiny_config(offline_steps=0, online_steps=1, eval_every=1,
+                                 explore_epsilon=epsilon), None)
+        state_obs = np.asarray(run.env_online.reset(seed=0)[0], np.float32)[None]
+        view = run.agent.acting_view(run.agent_state)
+        agent_action = np.asarray(run.agent.explore(view, state_obs, jax.random.fold_in(
+            jax.random.PRNGKey(0), 7), None)[0])
+        own, _ = run._explore(view, state_obs, jax.random.PRNGKey(0), np.int32(7), None)
+        if epsilon == 0.0:
+            np.testing.assert_allclose(np.asarray(own), agent_action, rtol=1e-6)
+        else:  # a fresh uniform draw from the box, not the agent's action
+            assert not np.allclose(np.asarray(own), agent_action)
+            assert np.all(np.abs(np.asarray(own)) <= 1.0)
+        moves[epsilon] = np.array([
+            int(np.argmax(run._explore(view, state_obs, jax.random.PRNGKey(0), np.int32(t),
+                                       None)[0])) for t in range(400)])
+    counts = np.bincount(moves[1.0], minlength=4) / 400
+    assert np.all(np.abs(counts - 0.25) < 0.07), counts
+    with pytest.raises(ValueError, match="explore-epsilon"):
+        LoopConfig(explore_epsilon=1.5)
+
+
 def test_learning_diagnostics_are_logged(tmp_path):
     """V(s_0), the exact DP numbers, the exploration and replay shares, training returns."""
     train(tiny_config(offline_steps=100, online_steps=200, eval_every=100), tmp_path / "run")

@@ -38,7 +38,7 @@ from dualrl.o2o.evaluation import Evaluator
 from dualrl.o2o.rundir import RunDir, RunDirError, RunExistsError, new_run_id
 
 # Independent key streams, one per purpose (fold_in constants).
-_INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK, _PRETRAIN = range(6)
+_INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK, _PRETRAIN, _EPSILON = range(7)
 _EVAL_SEED_OFFSET = 1_000_003
 _EPISODE_SEED_OFFSET = 7_919
 
@@ -148,10 +148,8 @@ class O2ORun:
         if self.run_dir is not None and hasattr(self.agent, "stage_dir"):
             self.agent.stage_dir = self.run_dir.path / "stages"
         self._act = jax.jit(self.agent.act, static_argnames="explore")
-        self._explore = jax.jit(
-            lambda state, obs, key, t, ctx: self.agent.explore(
-                state, obs, jax.random.fold_in(key, t), ctx)
-        )
+        self._explore = jax.jit(partial(_explore_with_floor, self.agent,
+                                        self.loop.explore_epsilon, self.act_low, self.act_high))
         self._state_value = jax.jit(self.agent.state_value)
         self._q_value = jax.jit(self.agent.q_value)
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
@@ -594,6 +592,21 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
         return state, buffer_state, acc, predicted, step_noise(act_key, t + 1, action.shape)
 
     return online_step
+
+
+def _explore_with_floor(agent: Agent, epsilon: float, low: np.ndarray, high: np.ndarray,
+                        state, obs, key, t, context):
+    """The agent's exploratory action at online step t; with probability `epsilon` (the
+    loop's `explore_epsilon`) it is replaced by a uniform draw from the action box (for
+    one-hot moves the argmax of that draw: a uniform random move)."""
+    key = jax.random.fold_in(key, t)
+    action, info = agent.explore(state, obs, key, context)
+    if epsilon <= 0.0:
+        return action, info
+    k_use, k_uniform = jax.random.split(jax.random.fold_in(key, _EPSILON))
+    uniform = jax.random.uniform(k_uniform, action.shape, action.dtype, low, high)
+    use = jax.random.uniform(k_use, action.shape[:-1] + (1,)) < epsilon
+    return jnp.where(use, uniform, action), info
 
 
 def _exploration_effect(agent: Agent, one_hot: bool, state, norm_obs, action, key):
