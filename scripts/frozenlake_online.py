@@ -34,6 +34,17 @@ OLD = ("--preset cpu --offline-steps 10000 --online-steps 20000 --eval-every 250
        "--iql.beta 10")
 ONEHOT = "--env.obs onehot --normalize-obs false"
 PROTOCOL = "--preset cpu"  # the protocol chosen from the screening (config.py's cpu preset)
+# The first protocol (v1) on top of the cpu preset, every factor pinned; S2 the second
+# round's set before the online share; MAP3 an 8x8 map this issue does not name
+# (gymnasium's generate_random_map(8, p=0.8, seed=3): DP optimum at slip 0.3 succeeds 99.1 %).
+V1 = ("--online-ratio 0.75 --utd 1 --explore-epsilon 0 --iql.expectile 0.9 --iql.beta 30")
+S2 = ("--online-ratio 0.75 --utd 2 --explore-epsilon 0.1 --iql.expectile 0.99 "
+      "--iql.beta 100")
+MAP3 = "SFHFFFFF/FFFFFFFH/FFFFFHFF/HFFFFFFF/FHFFFFFF/HFFHFFHF/HFFFFFHF/FFFFFFFG"
+EPS = f"{V1} --utd 2 --iql.beta 100 --explore-epsilon 0.1"
+VARIANTS = {"slip0.2": "--env.slip-online 0.2", "slip0.4": "--env.slip-online 0.4",
+            "4x4": "--env.map 4x4", "map3": f"--env.map {MAP3}",
+            "slip0.1to0.4": "--env.slip-offline 0.1 --env.slip-online 0.4"}
 
 SETTINGS: dict[str, tuple[str, str]] = {
     # label: (flags after OLD, what it tests); "protocol-*" labels run PROTOCOL instead
@@ -74,18 +85,52 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "onehot-r075-e09-b30-warm5k": (f"{ONEHOT} --online-ratio 0.75 --iql.expectile 0.9 "
                                    "--iql.beta 30 --online-warmup 5000",
                                    "β 30 + online share ramped over the first 5k steps"),
-    "protocol-iql": ("--algo iql", "the chosen protocol (cpu preset): IQL"),
-    "protocol-dual": ("--algo dual", "the chosen protocol (cpu preset): DUAL"),
-    "protocol-iql-la": ("--algo iql --laplace", "the chosen protocol: IQL w LA"),
+    # Protocol v1 (the cpu preset of the first round): one-hot, 75 % online, expectile 0.9,
+    # β 30, utd 1, no ε floor; its flags pinned so the rows keep their meaning.
+    "v1-iql": (f"--algo iql {V1}", "protocol v1: IQL"),
+    "v1-dual": (f"--algo dual {V1.replace('iql.', 'dual.')}", "protocol v1: DUAL"),
+    "v1-iql-slip0.2": (f"--algo iql {V1} --env.slip-online 0.2", "protocol v1, slip 0.0 → 0.2"),
+    "v1-iql-slip0.4": (f"--algo iql {V1} --env.slip-online 0.4", "protocol v1, slip 0.0 → 0.4"),
+    "v1-iql-4x4": (f"--algo iql {V1} --env.map 4x4", "protocol v1, 4x4 map, slip 0.0 → 0.3"),
+    "v1-iql-cosine": (f"--algo iql {V1} --iql.actor-cosine-steps 10000",
+                      "H5: CORL's cosine actor lr, 0 at the switch (on v1)"),
+    # Second round, from v1: critic updates per step, β, an ε floor under exploration, the
+    # expectile, the online share. "(device)": run on the lent machine's CPU cores (16 runs
+    # side by side, jax 0.11.2) instead of this 2-core machine (jax 0.10.2).
+    "s2-utd2": (f"--algo iql {V1} --utd 2", "v1 + 2 updates per online step"),
+    "s2-ln": (f"--algo iql {V1} --iql.layer-norm true", "v1 + LayerNorm critic"),
+    "s2-utd2-b100": (f"--algo iql {V1} --utd 2 --iql.beta 100",
+                     "v1 + utd 2 + β 100 (device)"),
+    "s2-utd2-b100-eps": (f"--algo iql {EPS}",
+                         "v1 + utd 2 + β 100 + ε 0.1 (device)"),
+    "s2-eps-e097": (f"--algo iql {EPS} --iql.expectile 0.97", "... + expectile 0.97"),
+    "s2-eps-e099": (f"--algo iql {S2}", "... + expectile 0.99"),
+    "s2-eps-e099-dev": (f"--algo iql {S2}", "... + expectile 0.99 (device)"),
+    "s2-e099-r09": (f"--algo iql {S2} --online-ratio 0.9", "expectile 0.99, 90 % online"),
+    "s2-e099-r09-warm2k5": (f"--algo iql {S2} --online-ratio 0.9 --online-warmup 2500",
+                            "expectile 0.99, 90 % online reached over 2.5k steps"),
+    "s2-e099-r1": (f"--algo iql {S2} --online-ratio 1.0", "expectile 0.99, 100 % online"),
+    **{f"s2-{tag}-{name}": (f"--algo iql {flags} {where}", f"{meaning}, {name} (device)")
+       for tag, flags, meaning in (("eps", EPS, "utd 2 + β 100 + ε 0.1"),
+                                   ("e099", S2, "expectile 0.99 set"))
+       for name, where in VARIANTS.items()},
+    "s2-eps-dual": ("--algo dual " + V1.replace("iql.", "dual.") + " --utd 2 --dual.beta 100 "
+                    "--explore-epsilon 0.1", "DUAL, utd 2 + β 100 + ε 0.1 (device)"),
+    # The protocol (the cpu preset as issue 12 leaves it: one-hot, 90 % online, expectile
+    # 0.99, β 100, utd 2, ε 0.1), every method, and the same preset on other shifts and maps.
+    "protocol-iql": ("--algo iql", "the protocol (cpu preset): IQL"),
+    "protocol-dual": ("--algo dual", "the protocol (cpu preset): DUAL"),
+    "protocol-iql-la": ("--algo iql --laplace", "the protocol: IQL w LA"),
     "protocol-iql-slip0.2": ("--algo iql --env.slip-online 0.2", "protocol, slip 0.0 → 0.2"),
     "protocol-iql-slip0.4": ("--algo iql --env.slip-online 0.4", "protocol, slip 0.0 → 0.4"),
     "protocol-iql-4x4": ("--algo iql --env.map 4x4", "protocol, 4x4 map, slip 0.0 → 0.3"),
+    "protocol-iql-map3": (f"--algo iql --env.map {MAP3}", "protocol, MAP3, slip 0.0 → 0.3"),
+    "protocol-iql-slip0.1to0.4": ("--algo iql --env.slip-offline 0.1 --env.slip-online 0.4",
+                                  "protocol, slip 0.1 → 0.4"),
     "protocol-iql-narrow": ("--algo iql --task frozenlake-narrow",
                             "protocol, frozenlake-narrow"),
     "protocol-dual-narrow": ("--algo dual --task frozenlake-narrow",
                              "protocol, frozenlake-narrow"),
-    "protocol-iql-cosine": ("--algo iql --iql.actor-cosine-steps 10000",
-                            "H5: CORL's cosine actor lr, 0 at the switch"),
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
@@ -101,7 +146,8 @@ def train_one(out: Path, label: str, seed: int, extra: str) -> str:
     target = run_dir(out, label, seed)
     if (target / "summary.json").exists():
         return f"{label} seed {seed}: done before"
-    base = PROTOCOL if label.startswith("protocol-") else f"--algo iql {OLD}"
+    base = (PROTOCOL if label.startswith(("protocol-", "v1-", "s2-"))
+            else f"--algo iql {OLD}")
     flags = f"--task {TASK} --seed {seed} {base} {SETTINGS[label][0]} {extra}"
     cmd = [sys.executable, "-m", "dualrl.cli", "train", *shlex.split(flags),
            "--progress", "false", "--out", str(target)]

@@ -205,7 +205,8 @@ def test_train_run_directory_overwrite_refusal_and_resume(tmp_path, capsys):
     assert loop["progress"] is False and loop["batch_size"] == 32
     assert agent["expectile"] == 0.8 and type(agent["expectile"]) is float
     assert agent["hidden"] == [16, 16]
-    assert agent["beta"] == 30.0  # from the cpu preset, not overridden
+    assert agent["beta"] == 100.0  # from the cpu preset, not overridden
+    assert loop["utd"] == 2 and loop["explore_epsilon"] == 0.1  # likewise
     assert env == {"obs": "onehot", "map": "4x4", "slip_online": 0.5, "data_episodes": 50}
     assert type(env["slip_online"]) is float and type(env["data_episodes"]) is int
     assert config_from_dict(config, IQLConfig).agent.hidden == (16, 16)
