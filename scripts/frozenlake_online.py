@@ -42,9 +42,12 @@ S2 = ("--online-ratio 0.75 --utd 2 --explore-epsilon 0.1 --iql.expectile 0.99 "
       "--iql.beta 100")
 MAP3 = "SFHFFFFF/FFFFFFFH/FFFFFHFF/HFFFFFFF/FHFFFFFF/HFFHFFHF/HFFFFFHF/FFFFFFFG"
 EPS = f"{V1} --utd 2 --iql.beta 100 --explore-epsilon 0.1"
-VARIANTS = {"slip0.2": "--env.slip-online 0.2", "slip0.4": "--env.slip-online 0.4",
-            "4x4": "--env.map 4x4", "map3": f"--env.map {MAP3}",
-            "slip0.1to0.4": "--env.slip-offline 0.1 --env.slip-online 0.4"}
+# Other shifts and maps, run under several protocols: name -> (flags, what it is).
+VARIANTS = {"slip0.2": ("--env.slip-online 0.2", "slip 0.0 → 0.2"),
+            "slip0.4": ("--env.slip-online 0.4", "slip 0.0 → 0.4"),
+            "4x4": ("--env.map 4x4", "4x4 map, slip 0.0 → 0.3"),
+            "map3": (f"--env.map {MAP3}", "MAP3, slip 0.0 → 0.3"),
+            "slip0.1to0.4": ("--env.slip-offline 0.1 --env.slip-online 0.4", "slip 0.1 → 0.4")}
 
 SETTINGS: dict[str, tuple[str, str]] = {
     # label: (flags after OLD, what it tests); "protocol-*" labels run PROTOCOL instead
@@ -89,9 +92,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     # β 30, utd 1, no ε floor; its flags pinned so the rows keep their meaning.
     "v1-iql": (f"--algo iql {V1}", "protocol v1: IQL"),
     "v1-dual": (f"--algo dual {V1.replace('iql.', 'dual.')}", "protocol v1: DUAL"),
-    "v1-iql-slip0.2": (f"--algo iql {V1} --env.slip-online 0.2", "protocol v1, slip 0.0 → 0.2"),
-    "v1-iql-slip0.4": (f"--algo iql {V1} --env.slip-online 0.4", "protocol v1, slip 0.0 → 0.4"),
-    "v1-iql-4x4": (f"--algo iql {V1} --env.map 4x4", "protocol v1, 4x4 map, slip 0.0 → 0.3"),
+    **{f"v1-iql-{name}": (f"--algo iql {V1} {VARIANTS[name][0]}",
+                          f"protocol v1, {VARIANTS[name][1]}") for name in ("slip0.2", "slip0.4",
+                                                                            "4x4")},
     "v1-iql-cosine": (f"--algo iql {V1} --iql.actor-cosine-steps 10000",
                       "H5: CORL's cosine actor lr, 0 at the switch (on v1)"),
     # Second round, from v1: critic updates per step, β, an ε floor under exploration, the
@@ -113,20 +116,17 @@ SETTINGS: dict[str, tuple[str, str]] = {
     **{f"s2-{tag}-{name}": (f"--algo iql {flags} {where}", f"{meaning}, {name} (device)")
        for tag, flags, meaning in (("eps", EPS, "utd 2 + β 100 + ε 0.1"),
                                    ("e099", S2, "expectile 0.99 set"))
-       for name, where in VARIANTS.items()},
+       for name, (where, _) in VARIANTS.items()},
     "s2-eps-dual": ("--algo dual " + V1.replace("iql.", "dual.") + " --utd 2 --dual.beta 100 "
                     "--explore-epsilon 0.1", "DUAL, utd 2 + β 100 + ε 0.1 (device)"),
-    # The protocol (the cpu preset as issue 12 leaves it: one-hot, 90 % online, expectile
-    # 0.99, β 100, utd 2, ε 0.1), every method, and the same preset on other shifts and maps.
+    # The protocol (the cpu preset as issue 12 leaves it: one-hot, online share ramped to
+    # 100 % over 5k steps, expectile 0.99, β 100, utd 2, ε 0.1), every method, and the same
+    # preset on other shifts and maps.
     "protocol-iql": ("--algo iql", "the protocol (cpu preset): IQL"),
     "protocol-dual": ("--algo dual", "the protocol (cpu preset): DUAL"),
     "protocol-iql-la": ("--algo iql --laplace", "the protocol: IQL w LA"),
-    "protocol-iql-slip0.2": ("--algo iql --env.slip-online 0.2", "protocol, slip 0.0 → 0.2"),
-    "protocol-iql-slip0.4": ("--algo iql --env.slip-online 0.4", "protocol, slip 0.0 → 0.4"),
-    "protocol-iql-4x4": ("--algo iql --env.map 4x4", "protocol, 4x4 map, slip 0.0 → 0.3"),
-    "protocol-iql-map3": (f"--algo iql --env.map {MAP3}", "protocol, MAP3, slip 0.0 → 0.3"),
-    "protocol-iql-slip0.1to0.4": ("--algo iql --env.slip-offline 0.1 --env.slip-online 0.4",
-                                  "protocol, slip 0.1 → 0.4"),
+    **{f"protocol-iql-{name}": (f"--algo iql {where}", f"protocol, {what}")
+       for name, (where, what) in VARIANTS.items()},
     "protocol-iql-narrow": ("--algo iql --task frozenlake-narrow",
                             "protocol, frozenlake-narrow"),
     "protocol-dual-narrow": ("--algo dual --task frozenlake-narrow",
