@@ -172,7 +172,6 @@ def test_one_hot_move_is_the_argmax_of_the_unclipped_sample(monkeypatch):
 def test_explore_epsilon_replaces_that_share_of_moves_by_uniform_ones():
     """ε = 0 leaves the agent's exploratory action as it is; ε = 1 makes every move a uniform
     draw (each of the 4 moves about a quarter of the time, whatever the actor prefers)."""
-    moves = {}
     for epsilon in (0.0, 1.0):
         run = O2ORun(tiny_config(offline_steps=0, online_steps=1, eval_every=1,
                                  explore_epsilon=epsilon), None)
@@ -186,10 +185,10 @@ def test_explore_epsilon_replaces_that_share_of_moves_by_uniform_ones():
         else:  # a fresh uniform draw from the box, not the agent's action
             assert not np.allclose(np.asarray(own), agent_action)
             assert np.all(np.abs(np.asarray(own)) <= 1.0)
-        moves[epsilon] = np.array([
-            int(np.argmax(run._explore(view, state_obs, jax.random.PRNGKey(0), np.int32(t),
-                                       None)[0])) for t in range(400)])
-    counts = np.bincount(moves[1.0], minlength=4) / 400
+    moves = np.array([  # ε = 1 (the last run built above)
+        int(np.argmax(run._explore(view, state_obs, jax.random.PRNGKey(0), np.int32(t),
+                                   None)[0])) for t in range(400)])
+    counts = np.bincount(moves, minlength=4) / 400
     assert np.all(np.abs(counts - 0.25) < 0.07), counts
     with pytest.raises(ValueError, match="explore-epsilon"):
         LoopConfig(explore_epsilon=1.5)
