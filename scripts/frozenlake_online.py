@@ -31,15 +31,17 @@ TASK = "frozenlake-shift"
 # preset's settings at the 10k + 20k budget) and change one group of factors at a time.
 OLD = ("--preset cpu --offline-steps 10000 --online-steps 20000 --eval-every 2500 "
        "--env.obs coords --normalize-obs true --online-ratio none --iql.expectile 0.7 "
-       "--iql.beta 10")
+       "--iql.beta 10 --iql.value-min none --iql.value-max none")
 ONEHOT = "--env.obs onehot --normalize-obs false"
 PROTOCOL = "--preset cpu"  # the protocol chosen from the screening (config.py's cpu preset)
 # The first protocol (v1) on top of the cpu preset, every factor pinned; S2 the second
 # round's set before the online share; MAP3 an 8x8 map this issue does not name
 # (gymnasium's generate_random_map(8, p=0.8, seed=3): DP optimum at slip 0.3 succeeds 99.1 %).
-V1 = ("--online-ratio 0.75 --utd 1 --explore-epsilon 0 --iql.expectile 0.9 --iql.beta 30")
+# NOCLIP: the Q / V targets unbounded, as before round 3 (the preset now clips them to [0, 1]).
+NOCLIP = "--iql.value-min none --iql.value-max none"
+V1 = f"--online-ratio 0.75 --utd 1 --explore-epsilon 0 --iql.expectile 0.9 --iql.beta 30 {NOCLIP}"
 S2 = ("--online-ratio 0.75 --utd 2 --explore-epsilon 0.1 --iql.expectile 0.99 "
-      "--iql.beta 100")
+      f"--iql.beta 100 {NOCLIP}")
 MAP3 = "SFHFFFFF/FFFFFFFH/FFFFFHFF/HFFFFFFF/FHFFFFFF/HFFHFFHF/HFFFFFHF/FFFFFFFG"
 EPS = f"{V1} --utd 2 --iql.beta 100 --explore-epsilon 0.1"
 # Other shifts and maps, run under several protocols: name -> (flags, what it is).
@@ -48,6 +50,18 @@ VARIANTS = {"slip0.2": ("--env.slip-online 0.2", "slip 0.0 → 0.2"),
             "4x4": ("--env.map 4x4", "4x4 map, slip 0.0 → 0.3"),
             "map3": (f"--env.map {MAP3}", "MAP3, slip 0.0 → 0.3"),
             "slip0.1to0.4": ("--env.slip-offline 0.1 --env.slip-online 0.4", "slip 0.1 → 0.4")}
+
+# DUAL's ablations (SPEC §10) and the λ_shift sweep: (name, flags, what).
+DUAL_VARIANTS = [
+    ("no-epistemic", "--no-epistemic", "w/o epistemic UQ (σ_ψ only)"),
+    ("no-shift", "--shift-weight 0", "w/o shift-aware (λ_shift = 0)"),
+    ("no-planner", "--no-planner", "w/o planner (horizon-1 action diffusion)"),
+    ("uq-sampling", "--uq sampling", "w sampling (latent z sub-policies)"),
+    ("la-elbo", "--uq la-elbo", "w LA-ELBO (Laplace on the unweighted diffusion loss)"),
+    ("no-distill", "--no-distill", "w/o distillation (the K = 16 teacher acts)"),
+    *[(f"shift-{w}", f"--shift-weight {w}", f"λ_shift = {w} (default 0.5)")
+      for w in ("0.1", "0.25", "0.75", "1.0")],
+]
 
 SETTINGS: dict[str, tuple[str, str]] = {
     # label: (flags after OLD, what it tests); "protocol-*" labels run PROTOCOL instead
@@ -119,18 +133,34 @@ SETTINGS: dict[str, tuple[str, str]] = {
        for name, (where, _) in VARIANTS.items()},
     "s2-eps-dual": ("--algo dual " + V1.replace("iql.", "dual.") + " --utd 2 --dual.beta 100 "
                     "--explore-epsilon 0.1", "DUAL, utd 2 + β 100 + ε 0.1 (device)"),
-    # The protocol (the cpu preset as issue 12 leaves it: one-hot, online share ramped to
-    # 100 % over 5k steps, expectile 0.99, β 100, utd 2, ε 0.1), every method, and the same
-    # preset on other shifts and maps.
+    # Round 2's protocol (one-hot, online share ramped to 100 % over 5k steps, expectile
+    # 0.99, β 100, utd 2, ε 0.1; targets unbounded), pinned.
+    "r2-iql": (f"--algo iql {NOCLIP}", "round 2 protocol: IQL"),
+    "r2-dual": (f"--algo dual {NOCLIP.replace('iql.', 'dual.')}", "round 2 protocol: DUAL"),
+    **{f"r2-iql-{name}": (f"--algo iql {NOCLIP} {where}", f"round 2 protocol, {what}")
+       for name, (where, what) in VARIANTS.items()},
+    "r2-iql-narrow": (f"--algo iql {NOCLIP} --task frozenlake-narrow",
+                      "round 2 protocol, frozenlake-narrow"),
+    # The protocol (the cpu preset as issue 12 leaves it: round 2 + Q / V targets clipped
+    # to the return range [0, 1]), every method, and the same preset on other shifts and
+    # maps. The DUAL variants of a seed share its planner / student stages (a stage cache
+    # under the runs directory).
     "protocol-iql": ("--algo iql", "the protocol (cpu preset): IQL"),
     "protocol-dual": ("--algo dual", "the protocol (cpu preset): DUAL"),
     "protocol-iql-la": ("--algo iql --laplace", "the protocol: IQL w LA"),
+    **{f"protocol-dual-{name}": (f"--algo dual {flags}", f"the protocol: DUAL {what}")
+       for name, flags, what in DUAL_VARIANTS},
     **{f"protocol-iql-{name}": (f"--algo iql {where}", f"protocol, {what}")
        for name, (where, what) in VARIANTS.items()},
     "protocol-iql-narrow": ("--algo iql --task frozenlake-narrow",
-                            "protocol, frozenlake-narrow"),
+                            "protocol, frozenlake-narrow: IQL"),
+    "protocol-iql-la-narrow": ("--algo iql --laplace --task frozenlake-narrow",
+                               "protocol, frozenlake-narrow: IQL w LA"),
     "protocol-dual-narrow": ("--algo dual --task frozenlake-narrow",
-                             "protocol, frozenlake-narrow"),
+                             "protocol, frozenlake-narrow: DUAL"),
+    **{f"protocol-dual-{name}-narrow": (f"--algo dual {flags} --task frozenlake-narrow",
+                                        f"protocol, frozenlake-narrow: DUAL {what}")
+       for name, flags, what in DUAL_VARIANTS},
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
@@ -146,9 +176,11 @@ def train_one(out: Path, label: str, seed: int, extra: str) -> str:
     target = run_dir(out, label, seed)
     if (target / "summary.json").exists():
         return f"{label} seed {seed}: done before"
-    base = (PROTOCOL if label.startswith(("protocol-", "v1-", "s2-"))
+    base = (PROTOCOL if label.startswith(("protocol-", "r2-", "v1-", "s2-"))
             else f"--algo iql {OLD}")
     flags = f"--task {TASK} --seed {seed} {base} {SETTINGS[label][0]} {extra}"
+    if "--algo dual" in flags:  # a seed's DUAL variants share its planner / student stages
+        flags += f" --dual.stage-cache {out / 'stage-cache'}"
     cmd = [sys.executable, "-m", "dualrl.cli", "train", *shlex.split(flags),
            "--progress", "false", "--out", str(target)]
     if (target / "config.json").exists():

@@ -67,6 +67,40 @@ def test_q_loss_by_hand():
     assert float(got) == pytest.approx(expected, rel=1e-6)
 
 
+def test_q_loss_clips_its_target_to_the_value_range():
+    qs = jnp.array([[0.5, 0.5, 0.5]])
+    rewards, dones, next_v = jnp.array([3.0, -2.0, 0.2]), jnp.zeros(3), jnp.zeros(3)
+    got = iql_loss.q_loss(qs, rewards, dones, next_v, gamma=0.5, value_range=(0.0, 1.0))
+    expected = np.mean((0.5 - np.array([1.0, 0.0, 0.2])) ** 2)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    assert iql_loss.value_range(None, None) is None
+    assert iql_loss.value_range(None, 1.0) == (-np.inf, 1.0)
+    with pytest.raises(ValueError, match="value_min must be < value_max"):
+        IQLConfig(value_min=1.0, value_max=0.0)
+
+
+def test_value_range_bounds_what_the_critic_learns():
+    """Rewards of 5 (above the range) everywhere: unclipped, Q and V climb past 1; with
+    value_max 1, their regression targets never exceed 1, so neither do they (up to the
+    step size)."""
+    batch = _batch()._replace(rewards=jnp.full((B,), 5.0, jnp.float32))
+
+    def final_values(**kw):
+        agent, state = _agent(critic_lr=3e-3, value_lr=3e-3, **kw)
+        run = jax.jit(lambda st: jax.lax.scan(
+            lambda s, t: agent.update(s, batch, jax.random.fold_in(jax.random.PRNGKey(0), t)),
+            st, jnp.arange(400)))
+        final, _ = run(state)
+        q = agent.critic_net.apply(final.critic.params, batch.observations, batch.actions)
+        v = agent.value_net.apply(final.value.params, batch.observations)
+        return float(q.max()), float(v.max())
+
+    q_free, v_free = final_values()
+    q_clip, v_clip = final_values(value_min=0.0, value_max=1.0)
+    assert q_free > 2.0 and v_free > 2.0
+    assert q_clip < 1.1 and v_clip < 1.1
+
+
 def test_advantage_weights_clip_at_max_weight():
     q = jnp.array([0.0, 0.1, 1.0, 10.0, -5.0])
     v = jnp.zeros(5)

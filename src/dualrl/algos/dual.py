@@ -72,6 +72,8 @@ class DUALConfig:
     beta: float = 3.0
     max_weight: float = 100.0
     layer_norm: bool = False  # LayerNorm in the Q and V networks (as IQLConfig)
+    value_min: float | None = None  # targets clipped to the return range (as IQLConfig)
+    value_max: float | None = None
     # actor (SPEC §5)
     actor_lr: float = 3e-4
     actor_cosine_steps: int = 0  # > 0: CORL's cosine actor lr (see IQLConfig)
@@ -90,6 +92,7 @@ class DUALConfig:
         if self.critic not in CRITICS:
             raise ValueError(f"critic (--dual.critic) must be one of {', '.join(CRITICS)}, "
                              f"got {self.critic}")
+        iql_loss.value_range(self.value_min, self.value_max, "--dual")
         if self.uq not in UQ_MODES:
             raise ValueError(f"uq (--dual.uq) must be one of {', '.join(UQ_MODES)}, got {self.uq}")
         if self.teacher_steps < 2 or self.teacher_steps & (self.teacher_steps - 1):
@@ -147,7 +150,8 @@ class DUAL(LaplaceActing, Agent):
             value_net=ValueNet(hidden=config.hidden, layer_norm=config.layer_norm),
             critic_lr=config.critic_lr,
             value_lr=config.value_lr, expectile=config.expectile, gamma=config.gamma,
-            tau=config.tau, beta=config.beta, max_weight=config.max_weight)
+            tau=config.tau, beta=config.beta, max_weight=config.max_weight,
+            value_range=iql_loss.value_range(config.value_min, config.value_max))
         self.stage_dir: Path | None = None  # set by the loop: where stage checkpoints go
         self.log = print
 

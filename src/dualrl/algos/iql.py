@@ -40,6 +40,10 @@ class IQLConfig:
     max_weight: float = 100.0
     state_dependent_std: bool = False
     layer_norm: bool = False  # LayerNorm in the Q and V networks (curbs over-estimation)
+    # the task's range of returns (in the loop's reward units): Q and V regression targets
+    # are clipped to it (None: unbounded on that side)
+    value_min: float | None = None
+    value_max: float | None = None
     # "IQL w LA": last-layer Laplace acting on the Gaussian actor (SPEC §6, --laplace)
     laplace: bool = False
     num_samples: int = 10
@@ -56,6 +60,7 @@ class IQLConfig:
             raise ValueError(f"tau (--iql.tau) must be in (0, 1], got {self.tau}")
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma (--iql.gamma) must be in (0, 1], got {self.gamma}")
+        iql_loss.value_range(self.value_min, self.value_max, "--iql")
 
 
 @flax.struct.dataclass
@@ -116,6 +121,7 @@ class IQL(LaplaceActing, Agent):
         critic, value, target, target_q, v, critic_metrics = iql_loss.critic_step(
             self.critic_net, self.value_net, state.critic, state.value,
             state.target_critic_params, batch, cfg.expectile, cfg.gamma, cfg.tau,
+            iql_loss.value_range(cfg.value_min, cfg.value_max),
         )
 
         # 3. Actor: advantage-weighted log-likelihood of dataset actions (SPEC §5 / §7).

@@ -28,10 +28,28 @@ def value_loss(target_q: jax.Array, v: jax.Array, expectile: float) -> jax.Array
 
 
 def q_loss(qs: jax.Array, rewards: jax.Array, dones: jax.Array, next_v: jax.Array,
-           gamma: float) -> jax.Array:
-    """Every Q head regresses to r + γ(1 − done) V(s'); V replaces the max over actions."""
-    target = jax.lax.stop_gradient(rewards + gamma * (1.0 - dones) * next_v)
+           gamma: float, value_range: tuple[float, float] | None = None) -> jax.Array:
+    """Every Q head regresses to r + γ(1 − done) V(s'); V replaces the max over actions.
+    `value_range` (lo, hi) clips that target to the task's range of returns."""
+    target = rewards + gamma * (1.0 - dones) * next_v
+    target = jax.lax.stop_gradient(_clip(target, value_range))
     return ((qs - target[None]) ** 2).mean(axis=1).sum()
+
+
+def value_range(lo: float | None, hi: float | None,
+                flag: str = "") -> tuple[float, float] | None:
+    """(lo, hi) from two optional bounds; None when neither is set. Checks lo < hi."""
+    if lo is None and hi is None:
+        return None
+    lo_, hi_ = -float("inf") if lo is None else lo, float("inf") if hi is None else hi
+    if not lo_ < hi_:
+        raise ValueError(f"value_min must be < value_max ({flag}.value-min / "
+                         f"{flag}.value-max), got {lo} and {hi}")
+    return lo_, hi_
+
+
+def _clip(x: jax.Array, value_range: tuple[float, float] | None) -> jax.Array:
+    return x if value_range is None else jnp.clip(x, *value_range)
 
 
 def advantage_weights(target_q: jax.Array, v: jax.Array, beta: float,
@@ -41,14 +59,18 @@ def advantage_weights(target_q: jax.Array, v: jax.Array, beta: float,
 
 
 def critic_step(critic_net: Any, value_net: Any, critic: TrainState, value: TrainState,
-                target_params: Any, batch: Any, expectile: float, gamma: float, tau: float):
+                target_params: Any, batch: Any, expectile: float, gamma: float, tau: float,
+                value_range: tuple[float, float] | None = None):
     """One IQL critic update, shared by every actor that sits on an IQL critic.
 
     V(s) → upper expectile of the target min-Q over dataset actions; then Q(s, a) → TD
     target with the updated V(s'); then Polyak target. Returns the new (critic, value,
-    target) and, for the actor, the target Q and V(s) of this batch.
+    target) and, for the actor, the target Q and V(s) of this batch. `value_range` (lo, hi):
+    both regression targets are clipped to the task's range of returns, so that an upper
+    expectile cannot lift values above the largest return the task can give (issue 12, H3).
     """
     target_q = critic_net.apply(target_params, batch.observations, batch.actions).min(axis=0)
+    target_q = _clip(target_q, value_range)
 
     def value_loss_fn(params):
         v = value_net.apply(params, batch.observations)
@@ -60,7 +82,7 @@ def critic_step(critic_net: Any, value_net: Any, critic: TrainState, value: Trai
 
     def critic_loss_fn(params):
         qs = critic_net.apply(params, batch.observations, batch.actions)
-        return q_loss(qs, batch.rewards, batch.dones, next_v, gamma), qs
+        return q_loss(qs, batch.rewards, batch.dones, next_v, gamma, value_range), qs
 
     (c_loss, qs), q_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(critic.params)
     critic = critic.apply_gradients(grads=q_grads)
@@ -107,6 +129,7 @@ class IQLObjective:
     tau: float
     beta: float
     max_weight: float
+    value_range: tuple[float, float] | None = None
 
     def init(self, key: jax.Array, obs_dim: int, act_dim: int):
         return init_critic_states(key, self.critic_net, self.value_net, obs_dim, act_dim,
@@ -115,7 +138,7 @@ class IQLObjective:
     def update(self, critic: TrainState, value: TrainState, target_params: Any, batch: Any):
         critic, value, target_params, target_q, v, metrics = critic_step(
             self.critic_net, self.value_net, critic, value, target_params, batch,
-            self.expectile, self.gamma, self.tau)
+            self.expectile, self.gamma, self.tau, self.value_range)
         weights = advantage_weights(target_q, v, self.beta, self.max_weight)
         return critic, value, target_params, weights, {**metrics,
                                                        "adv_weight_mean": weights.mean()}
@@ -126,6 +149,7 @@ class IQLObjective:
 
     def likelihood_weights(self, critic: TrainState, value: TrainState, target_params: Any,
                            obs: jax.Array, act: jax.Array) -> jax.Array:
-        target_q = self.critic_net.apply(target_params, obs, act).min(axis=0)
+        target_q = _clip(self.critic_net.apply(target_params, obs, act).min(axis=0),
+                         self.value_range)
         v = self.value_net.apply(value.params, obs)
         return advantage_weights(target_q, v, self.beta, self.max_weight)
