@@ -218,6 +218,51 @@ def _records(d: Path) -> list[dict]:
     return [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
 
 
+# Paired comparisons (method, reference): differences on the seeds both finished.
+PAIRS = [
+    ("r2-dual", "r2-iql"),
+    ("protocol-iql", "r2-iql"),
+    ("protocol-dual", "r2-dual"),
+    ("protocol-iql-narrow", "r2-iql-narrow"),
+    ("protocol-dual", "protocol-iql"),
+    ("protocol-iql-la", "protocol-iql"),
+    *[(f"protocol-dual-{name}", "protocol-dual") for name, _, _ in DUAL_VARIANTS],
+    ("protocol-dual-narrow", "protocol-iql-narrow"),
+    ("protocol-iql-la-narrow", "protocol-iql-narrow"),
+    *[(f"protocol-dual-{name}-narrow", "protocol-dual-narrow")
+      for name, _, _ in DUAL_VARIANTS],
+]
+SCORES = ("offline_score", "online_mean_score", "final_score")
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def _summaries(out: Path, label: str) -> dict[int, dict]:
+    return {int(p.parent.name.removeprefix("seed")): json.loads(p.read_text())
+            for p in sorted((out / label).glob("seed*/summary.json"))}
+
+
+def _paired_table(out: Path) -> str:
+    """method − reference per score, mean ± s.e. over the seeds both runs finished, and the
+    per-seed online-mean differences."""
+    rows = []
+    for method, reference in PAIRS:
+        a, b = _summaries(out, method), _summaries(out, reference)
+        seeds = sorted(set(a) & set(b))
+        if not seeds:
+            continue
+        diffs = {k: [a[s][k] - b[s][k] for s in seeds] for k in SCORES}
+        per_seed = ", ".join(f"{d:+.1f}" for d in diffs["online_mean_score"])
+        rows.append([method, reference, " ".join(map(str, seeds)),
+                     *[_mean_se(diffs[k]) for k in SCORES], per_seed])
+    head = ["method", "reference", "seeds", "Δ offline", "Δ online_mean", "Δ final",
+            "Δ online_mean per seed"]
+    return "Paired differences (method − reference, same seeds):\n\n" + _table(head, rows)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     """One row per setting: scores (mean ± s.e. over seeds), and at the LAST evaluation the
     exact DP success of the actor and of the critic's greedy move, V(s0) beside the DP value
@@ -249,6 +294,9 @@ def cmd_report(args: argparse.Namespace) -> None:
                 "v_init": last.get("v_init"),
                 "dp_v_policy": last.get("dp_v_policy"),
                 "explore": float(np.mean([r.get("explore_changed", np.nan) for r in online])),
+                "epistemic": float(np.mean([r.get("epistemic_changed", np.nan)
+                                            for r in online])),
+                "shift": float(np.mean([r.get("shift_changed", np.nan) for r in online])),
             }.items():
                 if value is not None and np.isfinite(value):
                     stats.setdefault(key, []).append(value)
@@ -258,15 +306,15 @@ def cmd_report(args: argparse.Namespace) -> None:
         rows.append([label, str(len(runs)), cell("offline"), cell("online_mean"),
                      cell("final"), cell("gain"), cell("dp_actor"), cell("dp_greedy_q"),
                      f"{cell('v_init', 2)} / {cell('dp_v_policy', 2)}",
-                     cell("explore", 2), meaning + (f" ({'; '.join(stopped)})" if stopped
+                     cell("explore", 2), f"{cell('epistemic', 3)} / {cell('shift', 3)}",
+                     meaning + (f" ({'; '.join(stopped)})" if stopped
                                                      else ""),
                      f"`{flags}`" if flags else ""])
     head = ["setting", "seeds", "offline", "online_mean", "final", "online_mean − offline",
             "DP success: actor (last)", "DP success: greedy-Q (last)",
-            "V(s0) / DP V of actor (last)", "explore changed", "tests", "flags"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    text = "\n".join(lines) + "\n"
+            "V(s0) / DP V of actor (last)", "explore changed",
+            "epistemic / shift changed (DUAL)", "tests", "flags"]
+    text = _table(head, rows) + "\n" + _paired_table(out)
     if args.page:
         write_generated_section(args.page, text)
     print(text)
