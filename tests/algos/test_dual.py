@@ -30,9 +30,16 @@ def _strip(records):
     return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in records]
 
 
-def test_dual_run_logs_uncertainty_and_checkpoints_stages(tmp_path):
-    out = tmp_path / "run"
-    summary = train(tiny_config(), out)
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """One uninterrupted tiny DUAL run, shared by the tests that read it (a run costs ~15 s
+    of compilation and training): (run directory, summary)."""
+    out = tmp_path_factory.mktemp("dual-ref") / "run"
+    return out, train(tiny_config(), out)
+
+
+def test_dual_run_logs_uncertainty_and_checkpoints_stages(reference_run):
+    out, summary = reference_run
     assert summary["algo"] == "dual" and summary["online_mean_score"] is not None
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     online = [r for r in records if r["phase"] == "online"]
@@ -45,12 +52,12 @@ def test_dual_run_logs_uncertainty_and_checkpoints_stages(tmp_path):
 
 
 @pytest.mark.parametrize("crash_at", ["offline", "online"])
-def test_resumed_dual_run_matches_uninterrupted(tmp_path, monkeypatch, crash_at):
+def test_resumed_dual_run_matches_uninterrupted(tmp_path, monkeypatch, crash_at,
+                                                reference_run):
     class Crash(Exception):
         pass
 
-    train(tiny_config(), tmp_path / "ref")
-    ref = [json.loads(x) for x in (tmp_path / "ref/metrics.jsonl").read_text().splitlines()]
+    ref = [json.loads(x) for x in (reference_run[0] / "metrics.jsonl").read_text().splitlines()]
     out = tmp_path / "crashed"
     run = O2ORun(tiny_config(), out)
     if crash_at == "offline":
