@@ -84,6 +84,7 @@ class IQL(LaplaceActing, Agent):
         self.critic_net = QEnsemble(num_qs=2, hidden=config.hidden,
                                     layer_norm=config.layer_norm)
         self.value_net = ValueNet(hidden=config.hidden, layer_norm=config.layer_norm)
+        self.value_range = iql_loss.value_range(config.value_min, config.value_max)
 
     def init(self, key: jax.Array, obs_dim: int, act_dim: int) -> IQLState:
         cfg = self.config
@@ -121,7 +122,7 @@ class IQL(LaplaceActing, Agent):
         critic, value, target, target_q, v, critic_metrics = iql_loss.critic_step(
             self.critic_net, self.value_net, state.critic, state.value,
             state.target_critic_params, batch, cfg.expectile, cfg.gamma, cfg.tau,
-            iql_loss.value_range(cfg.value_min, cfg.value_max),
+            self.value_range,
         )
 
         # 3. Actor: advantage-weighted log-likelihood of dataset actions (SPEC §5 / §7).
