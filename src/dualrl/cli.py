@@ -295,9 +295,25 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
+def _demo_run(train_argv: list[str], path: str, resume: bool) -> dict[str, Any]:
+    """One demo run (in a worker process when the demo runs its methods side by side)."""
+    from dualrl.o2o.loop import resume as resume_run
+    from dualrl.o2o.loop import train
+    from dualrl.utils import enable_compilation_cache
+
+    enable_compilation_cache()
+    if resume:
+        return resume_run(Path(path))
+    config, _ = build_train_config(train_argv)
+    return train(config, Path(path))
+
+
 def cmd_demo(argv: list[str]) -> int:
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     from dualrl.experiments.plots import plot_learning_curves
-    from dualrl.o2o.loop import resume, train
     from dualrl.o2o.rundir import RunDir, RunExistsError
 
     parser = _Parser(prog="dualrl demo",
@@ -310,6 +326,9 @@ def cmd_demo(argv: list[str]) -> int:
                         help="default 10000 (the preset's 20k would take DUAL past the "
                              "demo's ten minutes on 2 cores); 'preset' for the preset's")
     parser.add_argument("--algos", default="dual,iql")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="runs trained at once, one process each (default: one per "
+                             "method up to the CPU count; 1 = one after the other, here)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted demo in --out (its runs as saved)")
     args = parser.parse_args(argv)
@@ -317,6 +336,9 @@ def cmd_demo(argv: list[str]) -> int:
         raise CLIError("dualrl demo: --resume needs --out DIR (the demo to continue)")
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     algos = args.algos.split(",")
+    jobs = args.jobs if args.jobs is not None else min(len(algos), os.cpu_count() or 1)
+    if jobs < 1:
+        raise CLIError(f"dualrl demo: --jobs must be at least 1, got {jobs}")
     runs = {algo: RunDir(out / algo) for algo in algos}
     if args.resume and not out.is_dir():
         raise CLIError(f"dualrl demo: {out}: no demo to resume (no such directory)")
@@ -325,19 +347,25 @@ def cmd_demo(argv: list[str]) -> int:
             raise RunExistsError(f"{out}: already holds a demo; pass --resume to continue it "
                                  "or choose another --out")
         RunDir(out).check_new()
-    summaries = []
-    for algo in algos:
-        budget = [*(["--offline-steps", args.offline_steps] if args.offline_steps else []),
-                  *(["--online-steps", args.online_steps]
-                    if args.online_steps not in (None, "preset") else [])]
-        config, _ = build_train_config(
-            ["--algo", algo, "--task", "frozenlake-shift", "--preset", args.preset,
-             "--seed", str(args.seed), *budget]
-        )
-        if args.resume and runs[algo].exists():
-            summaries.append(resume(runs[algo].path))
-        else:
-            summaries.append(train(config, runs[algo].path))
+    budget = [*(["--offline-steps", args.offline_steps] if args.offline_steps else []),
+              *(["--online-steps", args.online_steps]
+                if args.online_steps not in (None, "preset") else [])]
+    work = []
+    for i, algo in enumerate(algos):
+        train_argv = ["--algo", algo, "--task", "frozenlake-shift", "--preset", args.preset,
+                      "--seed", str(args.seed), *budget,
+                      # side by side, one progress bar: the first (the longest) run's
+                      *(["--progress", "false"] if jobs > 1 and i > 0 else [])]
+        config, _ = build_train_config(train_argv)  # bad flags fail here, before any run
+        work.append((train_argv, str(runs[algo].path), args.resume and runs[algo].exists()))
+    if jobs == 1:
+        summaries = [_demo_run(*w) for w in work]
+    else:
+        print(f"dualrl demo: training {', '.join(algos)} side by side ({jobs} processes); "
+              f"the progress bar is {algos[0]}'s", flush=True)
+        # spawn, not fork: JAX's threads do not survive a fork
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            summaries = list(pool.map(_demo_run, *zip(*work, strict=True)))
     png = plot_learning_curves([out / a for a in algos],
                                out / "learning_curves.png", "frozenlake-shift (slip 0.0 → 0.3)",
                                offline_steps=config.loop.offline_steps)

@@ -458,13 +458,15 @@ def test_sigkill_mid_run_then_resume(tmp_path, capsys):
 # ------------------------------------------------------------------------- demo
 @pytest.mark.slow
 def test_demo_runs_end_to_end_at_the_quick_preset(tmp_path, capsys):
-    """The README's main job, at the quick preset with a tiny budget: both runs, the table,
-    the learning curves with the DP optimum; then `--resume` on the finished demo."""
+    """The README's main job, at the quick preset with a tiny budget: both runs side by
+    side (one process each), the table, the learning curves with the DP optimum; then
+    `--resume` on the finished demo, in this process (`--jobs 1`)."""
     out = tmp_path / "demo"
     argv = ["demo", "--preset", "quick", "--offline-steps", "200", "--online-steps", "200",
             "--out", out]
-    rc, stdout, err = run_cli(capsys, *argv)
+    rc, stdout, err = run_cli(capsys, *argv, "--jobs", "2")
     assert rc == 0, err
+    assert "side by side (2 processes)" in stdout
     assert "frozenlake-shift" in stdout and all(col in stdout for col in TABLE_HEADER)
     assert (out / "learning_curves.png").stat().st_size > 0
     for algo in ("dual", "iql"):
@@ -473,5 +475,7 @@ def test_demo_runs_end_to_end_at_the_quick_preset(tmp_path, capsys):
         assert "dp_success_optimal" in read_records(out / algo)[-1]
     line = error_line(*run_cli(capsys, *argv))  # a second demo into it: refused
     assert "--resume" in line
-    rc, _, err = run_cli(capsys, *argv, "--resume")
+    assert "--jobs must be at least 1" in error_line(*run_cli(capsys, *argv, "--jobs", "0"))
+    rc, stdout, err = run_cli(capsys, *argv, "--resume", "--jobs", "1")
     assert rc == 0, err
+    assert "side by side" not in stdout and all(col in stdout for col in TABLE_HEADER)
