@@ -227,10 +227,12 @@ PAIRS = [
     ("protocol-dual", "protocol-iql"),
     ("protocol-iql-la", "protocol-iql"),
     *[(f"protocol-dual-{name}", "protocol-dual") for name, _, _ in DUAL_VARIANTS],
+    ("protocol-dual-no-planner", "protocol-iql"),  # DUAL's Laplace acting on IQL's critic
     ("protocol-dual-narrow", "protocol-iql-narrow"),
     ("protocol-iql-la-narrow", "protocol-iql-narrow"),
     *[(f"protocol-dual-{name}-narrow", "protocol-dual-narrow")
       for name, _, _ in DUAL_VARIANTS],
+    ("protocol-dual-no-planner-narrow", "protocol-iql-narrow"),
 ]
 SCORES = ("offline_score", "online_mean_score", "final_score")
 
