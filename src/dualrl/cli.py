@@ -295,17 +295,14 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
-def _demo_run(train_argv: list[str], path: str, resume: bool) -> dict[str, Any]:
+def _demo_run(config: Any, path: Path, resume: bool) -> dict[str, Any]:
     """One demo run (in a worker process when the demo runs its methods side by side)."""
     from dualrl.o2o.loop import resume as resume_run
     from dualrl.o2o.loop import train
     from dualrl.utils import enable_compilation_cache
 
     enable_compilation_cache()
-    if resume:
-        return resume_run(Path(path))
-    config, _ = build_train_config(train_argv)
-    return train(config, Path(path))
+    return resume_run(path) if resume else train(config, path)
 
 
 def cmd_demo(argv: list[str]) -> int:
@@ -336,9 +333,10 @@ def cmd_demo(argv: list[str]) -> int:
         raise CLIError("dualrl demo: --resume needs --out DIR (the demo to continue)")
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     algos = args.algos.split(",")
-    jobs = args.jobs if args.jobs is not None else min(len(algos), os.cpu_count() or 1)
+    jobs = args.jobs if args.jobs is not None else os.cpu_count() or 1
     if jobs < 1:
         raise CLIError(f"dualrl demo: --jobs must be at least 1, got {jobs}")
+    jobs = min(jobs, len(algos))
     runs = {algo: RunDir(out / algo) for algo in algos}
     if args.resume and not out.is_dir():
         raise CLIError(f"dualrl demo: {out}: no demo to resume (no such directory)")
@@ -357,7 +355,7 @@ def cmd_demo(argv: list[str]) -> int:
                       # side by side, one progress bar: the first (the longest) run's
                       *(["--progress", "false"] if jobs > 1 and i > 0 else [])]
         config, _ = build_train_config(train_argv)  # bad flags fail here, before any run
-        work.append((train_argv, str(runs[algo].path), args.resume and runs[algo].exists()))
+        work.append((config, runs[algo].path, args.resume and runs[algo].exists()))
     if jobs == 1:
         summaries = [_demo_run(*w) for w in work]
     else:
