@@ -2,6 +2,13 @@
 the metadata of the datasets they trained on.
 
     python scripts/locomotion_report.py [--runs runs/locomotion] [--data /tmp/sac-hopper]
+
+The replay-protocol page of issue 12 (docs/results/locomotion_online.md) is the same report
+over its runs, with its own pairs and findings:
+
+    python scripts/locomotion_report.py --runs runs/locomotion_online \
+        --out docs/results/locomotion_online.md --findings scripts/locomotion_online_findings.md \
+        --pairs dual-mix:iql-mix iql-mix:iql --title "..."
 """
 
 from __future__ import annotations
@@ -59,19 +66,36 @@ def shift_rows(runs: list[dict]) -> list[str]:
     return rows
 
 
-def paired_rows(runs: list[dict], a: str = "dual", b: str = "iql") -> list[str]:
+def paired_rows(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
     """a − b per task on the seeds both ran: seed i of both methods saw the same data and
     environment seeds, so the paired difference removes the seed-to-seed spread."""
     metrics = ("offline_score", "online_mean_score", "final_score")
-    rows = [f"| task | seeds | {' | '.join(f'{a} − {b}, {m}' for m in metrics)} |",
-            "|---|---|" + "---|" * len(metrics)]
+    rows = ["| task | a − b | seeds | " + " | ".join(metrics) + " |",
+            "|---|---|---|" + "---|" * len(metrics)]
     for task in TASKS:
-        diffs = [paired(runs, task, a, b, m) for m in metrics]
-        if diffs[0] is None:
-            continue
-        cells = [f"{mean:+.1f}" + ("" if n < 2 else f" ± {se:.1f}") for mean, se, n in diffs]
-        rows.append(f"| {task} | {diffs[0][2]} | " + " | ".join(cells) + " |")
+        for a, b in pairs:
+            diffs = [paired(runs, task, a, b, m) for m in metrics]
+            if diffs[0] is None:
+                continue
+            cells = [f"{mean:+.1f}" + ("" if n < 2 else f" ± {se:.1f}") for mean, se, n in diffs]
+            rows.append(f"| {task} | {a} − {b} | {diffs[0][2]} | " + " | ".join(cells) + " |")
     return rows if len(rows) > 2 else []
+
+
+def online_gain_rows(runs: list[dict]) -> list[str]:
+    """Does the online phase move the policy? Per run, online_mean − offline and final −
+    offline (the offline policy scored in the online robot), then mean ± s.e. over seeds."""
+    rows = ["| task | method | seeds | online_mean − offline | final − offline | best − offline |",
+            "|---|---|---|---|---|---|"]
+    for task in TASKS:
+        for label in sorted({run_label(r) for r in runs if r["task"] == task}):
+            sel = [r for r in runs if r["task"] == task and run_label(r) == label]
+            cells = []
+            for key in ("online_mean_score", "final_score", "best_score"):
+                mean, se = mean_se([r[key] - r["offline_score"] for r in sel])
+                cells.append(f"{mean:+.1f}" + ("" if len(sel) < 2 else f" ± {se:.1f}"))
+            rows.append(f"| {task} | {label} | {len(sel)} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def main() -> int:
@@ -79,18 +103,24 @@ def main() -> int:
     parser.add_argument("--runs", default="runs/locomotion")
     parser.add_argument("--data", default="/tmp/sac-hopper")
     parser.add_argument("--out", default="docs/results/locomotion.md")
+    parser.add_argument("--findings", default=str(Path(__file__).with_name(
+        "locomotion_findings.md")), help="hand-written text appended under the tables")
+    parser.add_argument("--title", default="MuJoCo locomotion: hopper datasets and ODRL shifts")
+    parser.add_argument("--pairs", nargs="+", default=["dual:iql"],
+                        help="a:b method labels whose per-seed differences are tabulated")
     args = parser.parse_args()
     out = Path(args.out)
     runs = find_runs([args.runs])
-    dual_vs_iql = paired_rows(runs)
+    pairs = [tuple(p.split(":", 1)) for p in args.pairs]
+    dual_vs_iql = paired_rows(runs, pairs)
     loop = preset_overrides("locomotion", "cpu")["loop"]
     lines = [
-        "# MuJoCo locomotion: hopper datasets and ODRL shifts",
+        f"# {args.title}",
         "",
         "Made by `DATA=<dir> bash scripts/locomotion_results.sh` (runs) and "
-        "`python scripts/locomotion_report.py` (this page). Offline data: the hopper datasets "
-        "written by `dualrl collect sac --env hopper --preset small` (docs/results/"
-        "collect_sac.md), read from the data directory under D4RL's names. "
+        f"`python scripts/locomotion_report.py` (this page: `--out {out.name}`). Offline "
+        "data: the hopper datasets written by `dualrl collect sac --env hopper --preset "
+        "small` (docs/results/collect_sac.md), read from the data directory under D4RL's names. "
         "hopper-friction-2.0 and hopper-gravity-2.0 train offline on hopper-medium-v2 in the "
         "unshifted robot; the online phase and every evaluation use the shifted robot "
         "(all friction coefficients x2; gravity x2 = -19.62).",
@@ -112,8 +142,13 @@ def main() -> int:
         "",
         table(runs, None) if runs else "(no runs found)",
         "",
-        *(["DUAL − IQL, paired on the seeds both ran (mean ± standard error of the per-seed "
+        *(["Paired on the seeds both ran (mean ± standard error of the per-seed "
            "differences):", "", *dual_vs_iql, ""] if dual_vs_iql else []),
+        "Does the online phase move the policy? Per seed, the online scores minus the offline "
+        "policy's score in the online robot (mean ± standard error over seeds):",
+        "",
+        *online_gain_rows(runs),
+        "",
         "The shift tasks: the offline policy evaluated in the robot its data came from, and in "
         "the shifted robot of the online phase (the loop's `offline_data_env_score` and "
         "`offline_score`):",
@@ -126,15 +161,23 @@ def main() -> int:
         "",
         diagnostics_table(runs),
         "",
+        "Learning diagnostics (issue 12), averaged over the online evaluations of every seed: "
+        "the online share of the batches, V at the initial states, the mean |Δa| exploration "
+        "adds to the deterministic action, and the training episodes' returns (rewards as the "
+        "environment gives them):",
+        "",
+        diagnostics_table(runs, keys=("online_share", "v_init", "explore_delta",
+                                      "train_return")),
+        "",
     ]
     for task in TASKS:
         dirs = [r["run_dir"] for r in runs if r["task"] == task]
         if dirs:
-            png = out.with_name(f"locomotion_{task}.png")
+            png = out.with_name(f"{out.stem}_{task}.png")
             plot_learning_curves(dirs, png, f"{task} (cpu preset)",
                                  offline_steps=loop["offline_steps"])
             lines += [f"![learning curves, {task}]({png.name})", ""]
-    findings = Path(__file__).with_name("locomotion_findings.md")
+    findings = Path(args.findings)
     if findings.exists():
         lines += [findings.read_text().strip(), ""]
     out.write_text("\n".join(lines))
