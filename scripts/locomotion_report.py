@@ -8,7 +8,8 @@ over its runs, with its own pairs and findings:
 
     python scripts/locomotion_report.py --runs runs/locomotion_online \
         --out docs/results/locomotion_online.md --findings scripts/locomotion_online_findings.md \
-        --pairs dual-mix:iql-mix iql-mix:iql --title "..."
+        --pairs dual-mix:iql-mix iql-mix:iql \
+    --title "Locomotion online: issue 12's replay protocol on hopper-medium and hopper friction x2"
 """
 
 from __future__ import annotations
