@@ -15,6 +15,7 @@ over its runs, with its own pairs and findings:
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from dualrl.config import preset_overrides
@@ -48,11 +49,16 @@ def dataset_rows(data: Path) -> list[str]:
     return rows
 
 
+def cell(mean: float, se: float, signed: bool = False) -> str:
+    """'mean ± se' to one decimal; the mean alone where se is undefined (one seed)."""
+    return f"{mean:{'+' if signed else ''}.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}")
+
+
 def shift_rows(runs: list[dict]) -> list[str]:
     """The same offline policy in the data's (unshifted) robot and in the shifted one."""
     rows = ["| task | method | seeds | last offline evaluation, unshifted robot | same "
             "policy, shifted robot | online_mean_score (shifted) |", "|---|---|---|---|---|---|"]
-    labels = sorted({run_label(r) for r in runs}, key=lambda x: x != "iql")
+    labels = sorted({run_label(r) for r in runs}, key=lambda x: (x != "iql", x))
     for task in TASKS:
         for label in labels:
             sel = [r for r in runs if r["task"] == task and "offline_data_env_score" in r
@@ -61,9 +67,8 @@ def shift_rows(runs: list[dict]) -> list[str]:
                 continue
             cells = [mean_se([r[k] for r in sel]) for k in
                      ("offline_data_env_score", "offline_score", "online_mean_score")]
-            rows.append(f"| {task} | {label} | {len(sel)} | " + " | ".join(
-                f"{m:.1f}" + ("" if len(sel) < 2 else f" ± {se:.1f}") for m, se in cells)
-                + " |")
+            rows.append(f"| {task} | {label} | {len(sel)} | "
+                        + " | ".join(cell(m, se) for m, se in cells) + " |")
     return rows
 
 
@@ -78,7 +83,7 @@ def paired_rows(runs: list[dict], pairs: list[tuple[str, str]]) -> list[str]:
             diffs = [paired(runs, task, a, b, m) for m in metrics]
             if diffs[0] is None:
                 continue
-            cells = [f"{mean:+.1f}" + ("" if n < 2 else f" ± {se:.1f}") for mean, se, n in diffs]
+            cells = [cell(mean, se, signed=True) for mean, se, _ in diffs]
             rows.append(f"| {task} | {a} − {b} | {diffs[0][2]} | " + " | ".join(cells) + " |")
     return rows if len(rows) > 2 else []
 
@@ -91,10 +96,8 @@ def online_gain_rows(runs: list[dict]) -> list[str]:
     for task in TASKS:
         for label in sorted({run_label(r) for r in runs if r["task"] == task}):
             sel = [r for r in runs if r["task"] == task and run_label(r) == label]
-            cells = []
-            for key in ("online_mean_score", "final_score", "best_score"):
-                mean, se = mean_se([r[key] - r["offline_score"] for r in sel])
-                cells.append(f"{mean:+.1f}" + ("" if len(sel) < 2 else f" ± {se:.1f}"))
+            cells = [cell(*mean_se([r[key] - r["offline_score"] for r in sel]), signed=True)
+                     for key in ("online_mean_score", "final_score", "best_score")]
             rows.append(f"| {task} | {label} | {len(sel)} | " + " | ".join(cells) + " |")
     return rows
 
