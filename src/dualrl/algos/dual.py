@@ -121,6 +121,12 @@ class DUALActor(nn.Module):
     def log_std(self, phi: jax.Array) -> jax.Array:
         return jnp.clip(self.log_std_head(phi), LOG_STD_MIN, LOG_STD_MAX)
 
+    def prefix_features(self, prefix: jax.Array, t: jax.Array) -> jax.Array:
+        return self.student.prefix_features(prefix, t)
+
+    def head_columns(self, phi: jax.Array, start: int, stop: int) -> jax.Array:
+        return self.student.head_columns(phi, start, stop)
+
     def __call__(self, z: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
         phi = self.features(z, t)
         return self.head(phi), self.log_std(phi)
@@ -234,21 +240,51 @@ class DUAL(LaplaceActing, Agent):
         x, _, phi = call(z, self.actor_steps - 1)
         return x, phi
 
+    def _student_from_zero(self, params, condition: jax.Array, start: int, stop: int):
+        """The distilled student's one call at t = 1 from z = 0 with `condition` (B, c) —
+        s_0, or [s_0, a_0] — inpainted in the segment's first c columns: (x̂ in columns
+        [start, stop), which must lie outside the condition, and φ). The same numbers as
+        `_x_hat` without multiplying the zeros of the rest of the segment (the actor update
+        ran ~3x slower through the dense pass on Frozen-Lake's 544-wide segment)."""
+        t, alpha, sigma = self.grid[0]
+        phi = self.actor_net.apply(params, condition, jnp.full((condition.shape[0],), t),
+                                   method=DUALActor.prefix_features)
+        out = self.actor_net.apply(params, phi, start, stop, method=DUALActor.head_columns)
+        x, _ = to_x_eps(self.planner.config.parameterization, out, jnp.zeros_like(out),
+                        alpha, sigma)
+        return x, phi
+
     def policy_parts(self, params, s: jax.Array):
         """μ(s) (z = 0), log σ_ψ(s) and φ(s) from ONE network pass."""
-        x, phi = self._x_hat(params, jnp.zeros((s.shape[0], self.planner.layout.dim)), s)
+        lay = self.planner.layout
+        if self.actor_steps == 1:
+            mean, phi = self._student_from_zero(params, s, lay.obs_dim, lay.width)
+        else:
+            x, phi = self._x_hat(params, jnp.zeros((s.shape[0], lay.dim)), s)
+            mean = lay.action_slot(x)
         log_std = self.actor_net.apply(params, phi, method=DUALActor.log_std)
-        return self.planner.layout.action_slot(x), log_std, phi
+        return mean, log_std, phi
 
     def predict_next(self, params, s: jax.Array, a: jax.Array) -> jax.Array:
         """ŝ_1 = mean of P̂(· | s, a): the s_1 slot for z = 0 with s_0, a_0 inpainted."""
-        x, _ = self._x_hat(params, jnp.zeros((s.shape[0], self.planner.layout.dim)), s, a)
-        return self.planner.layout.next_state_slot(x)
+        lay = self.planner.layout
+        if self.actor_steps == 1:
+            return self._student_from_zero(params, jnp.concatenate([s, a], -1), lay.width,
+                                           lay.width + lay.obs_dim)[0]
+        x, _ = self._x_hat(params, jnp.zeros((s.shape[0], lay.dim)), s, a)
+        return lay.next_state_slot(x)
 
     def policy_and_next(self, params, s: jax.Array, a: jax.Array):
         """policy_parts(s) and predict_next(s, a) from ONE network pass over 2B rows (one
         larger matmul per layer instead of two: what the actor update needs)."""
         lay, b = self.planner.layout, s.shape[0]
+        if self.actor_steps == 1:  # columns [a_0 slot | s_1 slot] of [s, 0] and [s, a] rows
+            condition = jnp.concatenate([jnp.concatenate([s, jnp.zeros_like(a)], -1),
+                                         jnp.concatenate([s, a], -1)])
+            x, phi = self._student_from_zero(params, condition, lay.obs_dim,
+                                             lay.width + lay.obs_dim)
+            log_std = self.actor_net.apply(params, phi[:b], method=DUALActor.log_std)
+            return x[:b, : lay.act_dim], log_std, phi[:b], x[b:, lay.act_dim:]
         mask = jnp.concatenate([jnp.broadcast_to(lay.slot_mask(1, 0), (b, lay.dim)),
                                 jnp.broadcast_to(lay.slot_mask(1, 1), (b, lay.dim))])
         values = jnp.concatenate([lay.condition_values(s), lay.condition_values(s, a)])

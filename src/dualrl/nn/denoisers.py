@@ -46,3 +46,24 @@ class MLPDenoiser(nn.Module):
 
     def __call__(self, z: jax.Array, t: jax.Array) -> jax.Array:
         return self.head(self.features(z, t))
+
+    def prefix_features(self, prefix: jax.Array, t: jax.Array) -> jax.Array:
+        """features(z, t) for a z that is `prefix` (B, c) in its first c columns and zero
+        elsewhere: the first layer multiplies only those c kernel rows. A one-step model
+        called from z = 0 with a short condition inpainted (s_0 of a long segment) costs a
+        fraction of a dense pass; the numbers are the same up to summation order."""
+        act = ACTIVATIONS[self.activation]
+        emb = sinusoidal_embedding(t, self.time_dim)
+        emb = self.time_mlp[1](act(self.time_mlp[0](emb)))
+        first = self.layers[0].variables["params"]
+        kernel, c = first["kernel"], prefix.shape[-1]
+        x = prefix @ kernel[:c] + emb @ kernel[kernel.shape[0] - self.time_dim:] + first["bias"]
+        x = act(x)
+        for layer in self.layers[1:]:
+            x = act(layer(x))
+        return x
+
+    def head_columns(self, phi: jax.Array, start: int, stop: int) -> jax.Array:
+        """Columns [start, stop) of head(φ), computed alone."""
+        out = self.output.variables["params"]
+        return phi @ out["kernel"][:, start:stop] + out["bias"][start:stop]

@@ -8,9 +8,11 @@ import jax.numpy as jnp
 
 def mixture_moments(means: jax.Array, aleatoric_var: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Moments of the equal-weight mixture of N(μ_m, σ²):
-    μ* = mean_m μ_m,  σ*² = mean_m (σ² + μ_m²) − μ*²   (means (M, B, K), var (B, K))."""
+    μ* = mean_m μ_m,  σ*² = mean_m (σ² + μ_m²) − μ*² = σ² + mean_m (μ_m − μ*)²
+    (means (M, B, K), var (B, K)). The last form is the one computed: the first cancels
+    catastrophically in float32 when the means are large next to their spread."""
     mu = means.mean(axis=0)
-    var = jnp.mean(aleatoric_var[None] + means**2, axis=0) - mu**2
+    var = aleatoric_var + jnp.mean((means - mu[None]) ** 2, axis=0)
     return mu, jnp.maximum(var, 0.0)
 
 
