@@ -148,6 +148,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "protocol-iql": ("--algo iql", "the protocol (cpu preset): IQL"),
     "protocol-dual": ("--algo dual", "the protocol (cpu preset): DUAL"),
     "protocol-iql-la": ("--algo iql --laplace", "the protocol: IQL w LA"),
+    # DUAL again with the student's prefix pass (commit 1684985; same numbers up to float
+    # summation order), so its paired difference to protocol-dual is a null ablation: what
+    # float-level chaos alone does to these scores
+    "protocol-dual-rerun": ("--algo dual", "the protocol: DUAL rerun (null ablation)"),
     **{f"protocol-dual-{name}": (f"--algo dual {flags}", f"the protocol: DUAL {what}")
        for name, flags, what in DUAL_VARIANTS},
     **{f"protocol-iql-{name}": (f"--algo iql {where}", f"protocol, {what}")
@@ -226,6 +230,7 @@ PAIRS = [
     ("protocol-iql-narrow", "r2-iql-narrow"),
     ("protocol-dual", "protocol-iql"),
     ("protocol-iql-la", "protocol-iql"),
+    ("protocol-dual-rerun", "protocol-dual"),
     *[(f"protocol-dual-{name}", "protocol-dual") for name, _, _ in DUAL_VARIANTS],
     ("protocol-dual-no-planner", "protocol-iql"),  # DUAL's Laplace acting on IQL's critic
     ("protocol-dual-narrow", "protocol-iql-narrow"),
@@ -263,6 +268,30 @@ def _paired_table(out: Path) -> str:
     head = ["method", "reference", "seeds", "Δ offline", "Δ online_mean", "Δ final",
             "Δ online_mean per seed"]
     return "Paired differences (method − reference, same seeds):\n\n" + _table(head, rows)
+
+
+def _shift_weight_table(out: Path) -> str:
+    """The λ_shift sweep in the paper's Tab. 5 shape: one row per λ_shift (0 is "w/o
+    shift-aware", 0.5 the default, i.e. DUAL itself), scores and how often the shift term
+    changed the executed move; empty until a swept value other than 0 and 0.5 has runs."""
+    labels = {0.0: "protocol-dual-no-shift", 0.5: "protocol-dual",
+              **{float(w): f"protocol-dual-shift-{w}" for w in ("0.1", "0.25", "0.75", "1.0")}}
+    rows = []
+    for weight, label in sorted(labels.items()):
+        summaries = _summaries(out, label)
+        if not summaries:
+            continue
+        shift = [float(np.mean([r.get("shift_changed", np.nan) for r in _records(
+            out / label / f"seed{seed}") if r["phase"] == "online"]))
+            for seed in summaries]
+        rows.append([f"{weight:g}", " ".join(map(str, summaries)),
+                     *[_mean_se([x[k] for x in summaries.values()]) for k in SCORES],
+                     _mean_se(shift, 3)])
+    if all(r[0] in ("0", "0.5") for r in rows):
+        return ""
+    head = ["λ_shift", "seeds", "offline", "online_mean", "final", "shift changed the move"]
+    return ("\nλ_shift sweep (Tab. 5 shape; 0 = w/o shift-aware, 0.5 = DUAL's default):\n\n"
+            + _table(head, rows))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -316,7 +345,7 @@ def cmd_report(args: argparse.Namespace) -> None:
             "DP success: actor (last)", "DP success: greedy-Q (last)",
             "V(s0) / DP V of actor (last)", "explore changed",
             "epistemic / shift changed (DUAL)", "tests", "flags"]
-    text = _table(head, rows) + "\n" + _paired_table(out)
+    text = _table(head, rows) + "\n" + _paired_table(out) + _shift_weight_table(out)
     if args.page:
         write_generated_section(args.page, text)
     print(text)

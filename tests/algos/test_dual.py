@@ -208,32 +208,26 @@ def test_fused_policy_and_transition_pass_equals_separate_passes(distill):
 
 def test_student_prefix_pass_equals_the_dense_inpainted_pass():
     """The distilled student skips the zero columns of z = 0 and the output columns nobody
-    reads; values and gradients must match the dense inpainted call (`_x_hat`)."""
+    reads; values and gradients must match the dense inpainted pass (prefix_pass False)."""
     from dualrl.algos.dual import DUAL
 
-    agent = DUAL(DUALConfig(**TINY_DUAL))
-    state = agent.init(jax.random.PRNGKey(0), 3, 2)
-    lay = agent.planner.layout
+    fast, dense = DUAL(DUALConfig(**TINY_DUAL)), DUAL(DUALConfig(**TINY_DUAL))
+    dense.prefix_pass = False
+    state = fast.init(jax.random.PRNGKey(0), 3, 2)
+    dense.init(jax.random.PRNGKey(0), 3, 2)
     params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(3), p.shape),
                           state.actor.params)  # away from init (zero biases)
     s = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
     a = jax.random.normal(jax.random.PRNGKey(2), (5, 2))
-    zeros = jnp.zeros((5, lay.dim))
 
-    def dense(params):
-        x_pi, phi = agent._x_hat(params, zeros, s)
-        x_tr, _ = agent._x_hat(params, zeros, s, a)
-        return lay.action_slot(x_pi), phi, lay.next_state_slot(x_tr)
+    def outputs(agent):
+        return lambda p: (*agent.policy_and_next(p, s, a), *agent.policy_parts(p, s),
+                          agent.predict_next(p, s, a))
 
-    def fast(params):
-        mean, _, phi, s1 = agent.policy_and_next(params, s, a)
-        return mean, phi, s1
-
-    for f, g in zip(fast(params), dense(params), strict=True):
+    for f, g in zip(outputs(fast)(params), outputs(dense)(params), strict=True):
         np.testing.assert_allclose(f, g, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(agent.predict_next(params, s, a), dense(params)[2],
-                               rtol=1e-5, atol=1e-6)
-    loss = lambda fn: lambda p: sum(jnp.sum(jnp.sin(x)) for x in fn(p))  # noqa: E731
+    loss = lambda agent: lambda p: sum(  # noqa: E731
+        jnp.sum(jnp.sin(x)) for x in outputs(agent)(p))
     g_fast, g_dense = jax.grad(loss(fast))(params), jax.grad(loss(dense))(params)
     for f, g in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_dense), strict=True):
         np.testing.assert_allclose(f, g, rtol=1e-4, atol=1e-5)

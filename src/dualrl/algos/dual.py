@@ -148,6 +148,10 @@ class DUALState:
 
 class DUAL(LaplaceActing, Agent):
     name = "dual"
+    # the distilled student's calls from z = 0 skip the segment's zero columns (see
+    # `_student_from_zero`); False: the dense inpainted pass, kept as the reference that the
+    # tests and `dualrl bench throughput` compare against
+    prefix_pass = True
 
     def __init__(self, config: DUALConfig):
         self.config = config
@@ -257,7 +261,7 @@ class DUAL(LaplaceActing, Agent):
     def policy_parts(self, params, s: jax.Array):
         """μ(s) (z = 0), log σ_ψ(s) and φ(s) from ONE network pass."""
         lay = self.planner.layout
-        if self.actor_steps == 1:
+        if self.prefix_pass and self.actor_steps == 1:
             mean, phi = self._student_from_zero(params, s, lay.obs_dim, lay.width)
         else:
             x, phi = self._x_hat(params, jnp.zeros((s.shape[0], lay.dim)), s)
@@ -268,7 +272,7 @@ class DUAL(LaplaceActing, Agent):
     def predict_next(self, params, s: jax.Array, a: jax.Array) -> jax.Array:
         """ŝ_1 = mean of P̂(· | s, a): the s_1 slot for z = 0 with s_0, a_0 inpainted."""
         lay = self.planner.layout
-        if self.actor_steps == 1:
+        if self.prefix_pass and self.actor_steps == 1:
             return self._student_from_zero(params, jnp.concatenate([s, a], -1), lay.width,
                                            lay.width + lay.obs_dim)[0]
         x, _ = self._x_hat(params, jnp.zeros((s.shape[0], lay.dim)), s, a)
@@ -278,7 +282,8 @@ class DUAL(LaplaceActing, Agent):
         """policy_parts(s) and predict_next(s, a) from ONE network pass over 2B rows (one
         larger matmul per layer instead of two: what the actor update needs)."""
         lay, b = self.planner.layout, s.shape[0]
-        if self.actor_steps == 1:  # columns [a_0 slot | s_1 slot] of [s, 0] and [s, a] rows
+        if self.prefix_pass and self.actor_steps == 1:
+            # columns [a_0 slot | s_1 slot] of the [s, 0] and [s, a] rows
             condition = jnp.concatenate([jnp.concatenate([s, jnp.zeros_like(a)], -1),
                                          jnp.concatenate([s, a], -1)])
             x, phi = self._student_from_zero(params, condition, lay.obs_dim,

@@ -96,7 +96,8 @@ def bench_updates(n_updates: int, repeats: int, hidden: tuple[int, ...] = (256, 
 def bench_dual_vs_iql(n_updates: int, repeats: int, batch_size: int = 256) -> dict[str, Any]:
     """Fused gradient updates per second of DUAL (IQL critic 2×256 + 1-step student actor,
     MLP 3×256 over a horizon-8 segment, policy and transition passes) against IQL (2×256) on
-    the same batches, timed alternately."""
+    the same batches, timed alternately; and DUAL with the student's dense inpainted pass
+    (`prefix_pass` False) beside its default prefix pass."""
     from dualrl.algos.dual import DUAL, DUALConfig
     from dualrl.algos.iql import IQL, IQLConfig
     from dualrl.data.buffer import ReplayBuffer
@@ -108,7 +109,10 @@ def bench_dual_vs_iql(n_updates: int, repeats: int, batch_size: int = 256) -> di
     key = jax.random.PRNGKey(0)
     agents = {"iql": IQL(IQLConfig(hidden=(256, 256))),
               "dual": DUAL(DUALConfig(hidden=(256, 256), planner_hidden=(256, 256, 256),
-                                      horizon=8))}
+                                      horizon=8)),
+              "dual_dense": DUAL(DUALConfig(hidden=(256, 256), planner_hidden=(256, 256, 256),
+                                            horizon=8))}
+    agents["dual_dense"].prefix_pass = False
     states = {k: a.init(key, 11, 3) for k, a in agents.items()}
     chunks = {k: _make_train_chunk(a, batch_size, None) for k, a in agents.items()}
 
@@ -127,7 +131,9 @@ def bench_dual_vs_iql(n_updates: int, repeats: int, batch_size: int = 256) -> di
             times[name].append(time.perf_counter() - t0)
     rate = {k: n_updates / float(np.median(v)) for k, v in times.items()}
     return {"iql_updates_per_second": rate["iql"], "dual_updates_per_second": rate["dual"],
-            "dual_over_iql": rate["dual"] / rate["iql"], "n_updates": n_updates}
+            "dual_over_iql": rate["dual"] / rate["iql"],
+            "dual_dense_updates_per_second": rate["dual_dense"],
+            "prefix_over_dense": rate["dual"] / rate["dual_dense"], "n_updates": n_updates}
 
 
 def bench_online_loop(n_steps: int, hidden: tuple[int, ...] = (256, 256),
@@ -212,6 +218,11 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| IQL | {result['dual']['iql_updates_per_second']:.0f} |",
             f"| DUAL | {result['dual']['dual_updates_per_second']:.0f} |",
             f"| DUAL / IQL | {result['dual']['dual_over_iql']:.2f} |",
+            *([] if "prefix_over_dense" not in result["dual"] else [
+                f"| DUAL, the student's dense inpainted pass (`prefix_pass` False) | "
+                f"{result['dual']['dual_dense_updates_per_second']:.0f} |",
+                f"| DUAL prefix pass / dense pass | {result['dual']['prefix_over_dense']:.2f} |",
+            ]),
             "",
         ]),
         "Reproduce: `python benchmarks/throughput.py --out docs/results/throughput.json "
