@@ -231,6 +231,10 @@ PAIRS = [
     ("protocol-dual", "protocol-iql"),
     ("protocol-iql-la", "protocol-iql"),
     ("protocol-dual-rerun", "protocol-dual"),
+    # runs made after the prefix pass (commit 1684985) pair with the rerun made with them: the
+    # same offline phase to the bit (the older runs' offline scores differ by float chaos)
+    *[(f"protocol-dual-{name}", "protocol-dual-rerun") for name in
+      ("uq-sampling", "la-elbo", "shift-0.1", "shift-0.25", "shift-0.75", "shift-1.0")],
     *[(f"protocol-dual-{name}", "protocol-dual") for name, _, _ in DUAL_VARIANTS],
     ("protocol-dual-no-planner", "protocol-iql"),  # DUAL's Laplace acting on IQL's critic
     ("protocol-dual-narrow", "protocol-iql-narrow"),
@@ -274,22 +278,24 @@ def _shift_weight_table(out: Path) -> str:
     """The λ_shift sweep in the paper's Tab. 5 shape: one row per λ_shift (0 is "w/o
     shift-aware", 0.5 the default, i.e. DUAL itself), scores and how often the shift term
     changed the executed move; empty until a swept value other than 0 and 0.5 has runs."""
-    labels = {0.0: "protocol-dual-no-shift", 0.5: "protocol-dual",
-              **{float(w): f"protocol-dual-shift-{w}" for w in ("0.1", "0.25", "0.75", "1.0")}}
+    labels = [(0.0, "protocol-dual-no-shift"), (0.5, "protocol-dual"),
+              (0.5, "protocol-dual-rerun"),
+              *[(float(w), f"protocol-dual-shift-{w}") for w in ("0.1", "0.25", "0.75", "1.0")]]
     rows = []
-    for weight, label in sorted(labels.items()):
+    for weight, label in sorted(labels):
         summaries = _summaries(out, label)
         if not summaries:
             continue
         shift = [float(np.mean([r.get("shift_changed", np.nan) for r in _records(
             out / label / f"seed{seed}") if r["phase"] == "online"]))
             for seed in summaries]
-        rows.append([f"{weight:g}", " ".join(map(str, summaries)),
+        rows.append([f"{weight:g}", label, " ".join(map(str, summaries)),
                      *[_mean_se([x[k] for x in summaries.values()]) for k in SCORES],
                      _mean_se(shift, 3)])
     if all(r[0] in ("0", "0.5") for r in rows):
         return ""
-    head = ["λ_shift", "seeds", "offline", "online_mean", "final", "shift changed the move"]
+    head = ["λ_shift", "runs", "seeds", "offline", "online_mean", "final",
+            "shift changed the move"]
     return ("\nλ_shift sweep (Tab. 5 shape; 0 = w/o shift-aware, 0.5 = DUAL's default):\n\n"
             + _table(head, rows))
 
