@@ -116,7 +116,7 @@ def main() -> int:
     out = Path(args.out)
     runs = find_runs([args.runs])
     pairs = [tuple(p.split(":", 1)) for p in args.pairs]
-    dual_vs_iql = paired_rows(runs, pairs)
+    paired_lines = paired_rows(runs, pairs)
     loop = preset_overrides("locomotion", "cpu")["loop"]
     lines = [
         f"# {args.title}",
@@ -147,7 +147,7 @@ def main() -> int:
         table(runs, None) if runs else "(no runs found)",
         "",
         *(["Paired on the seeds both ran (mean ± standard error of the per-seed "
-           "differences):", "", *dual_vs_iql, ""] if dual_vs_iql else []),
+           "differences):", "", *paired_lines, ""] if paired_lines else []),
         "Does the online phase move the policy? Per seed, the online scores minus the offline "
         "policy's score in the online robot (mean ± standard error over seeds):",
         "",

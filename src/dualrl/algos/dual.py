@@ -258,10 +258,15 @@ class DUAL(LaplaceActing, Agent):
                         alpha, sigma)
         return x, phi
 
+    @property
+    def _from_zero_in_one_call(self) -> bool:
+        """Whether the policy and transition passes take `_student_from_zero`'s path."""
+        return self.prefix_pass and self.actor_steps == 1
+
     def policy_parts(self, params, s: jax.Array):
         """μ(s) (z = 0), log σ_ψ(s) and φ(s) from ONE network pass."""
         lay = self.planner.layout
-        if self.prefix_pass and self.actor_steps == 1:
+        if self._from_zero_in_one_call:
             mean, phi = self._student_from_zero(params, s, lay.obs_dim, lay.width)
         else:
             x, phi = self._x_hat(params, jnp.zeros((s.shape[0], lay.dim)), s)
@@ -272,7 +277,7 @@ class DUAL(LaplaceActing, Agent):
     def predict_next(self, params, s: jax.Array, a: jax.Array) -> jax.Array:
         """ŝ_1 = mean of P̂(· | s, a): the s_1 slot for z = 0 with s_0, a_0 inpainted."""
         lay = self.planner.layout
-        if self.prefix_pass and self.actor_steps == 1:
+        if self._from_zero_in_one_call:
             return self._student_from_zero(params, jnp.concatenate([s, a], -1), lay.width,
                                            lay.width + lay.obs_dim)[0]
         x, _ = self._x_hat(params, jnp.zeros((s.shape[0], lay.dim)), s, a)
@@ -282,7 +287,7 @@ class DUAL(LaplaceActing, Agent):
         """policy_parts(s) and predict_next(s, a) from ONE network pass over 2B rows (one
         larger matmul per layer instead of two: what the actor update needs)."""
         lay, b = self.planner.layout, s.shape[0]
-        if self.prefix_pass and self.actor_steps == 1:
+        if self._from_zero_in_one_call:
             # columns [a_0 slot | s_1 slot] of the [s, 0] and [s, a] rows
             condition = jnp.concatenate([jnp.concatenate([s, jnp.zeros_like(a)], -1),
                                          jnp.concatenate([s, a], -1)])

@@ -107,11 +107,9 @@ def bench_dual_vs_iql(n_updates: int, repeats: int, batch_size: int = 256) -> di
     dataset = _synthetic_dataset(100_000, 11, 3)
     buffer_state = ReplayBuffer(dataset, 0, Normalizer.fit(dataset.observations)).init_state()
     key = jax.random.PRNGKey(0)
-    agents = {"iql": IQL(IQLConfig(hidden=(256, 256))),
-              "dual": DUAL(DUALConfig(hidden=(256, 256), planner_hidden=(256, 256, 256),
-                                      horizon=8)),
-              "dual_dense": DUAL(DUALConfig(hidden=(256, 256), planner_hidden=(256, 256, 256),
-                                            horizon=8))}
+    dual_config = DUALConfig(hidden=(256, 256), planner_hidden=(256, 256, 256), horizon=8)
+    agents = {"iql": IQL(IQLConfig(hidden=(256, 256))), "dual": DUAL(dual_config),
+              "dual_dense": DUAL(dual_config)}
     agents["dual_dense"].prefix_pass = False
     states = {k: a.init(key, 11, 3) for k, a in agents.items()}
     chunks = {k: _make_train_chunk(a, batch_size, None) for k, a in agents.items()}

@@ -32,14 +32,21 @@ class MLPDenoiser(nn.Module):
         self.layers = [nn.Dense(w) for w in self.hidden]
         self.output = nn.Dense(self.out_dim)
 
-    def features(self, z: jax.Array, t: jax.Array) -> jax.Array:
+    def _time_embedding(self, t: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
-        emb = sinusoidal_embedding(t, self.time_dim)
-        emb = self.time_mlp[1](act(self.time_mlp[0](emb)))
-        x = jnp.concatenate([z, emb], axis=-1)
-        for layer in self.layers:
+        return self.time_mlp[1](act(self.time_mlp[0](sinusoidal_embedding(t, self.time_dim))))
+
+    def _hidden(self, first_pre_activation: jax.Array) -> jax.Array:
+        """The hidden stack from the first layer's pre-activation on."""
+        act = ACTIVATIONS[self.activation]
+        x = act(first_pre_activation)
+        for layer in self.layers[1:]:
             x = act(layer(x))
         return x
+
+    def features(self, z: jax.Array, t: jax.Array) -> jax.Array:
+        x = jnp.concatenate([z, self._time_embedding(t)], axis=-1)
+        return self._hidden(self.layers[0](x))
 
     def head(self, phi: jax.Array) -> jax.Array:
         return self.output(phi)
@@ -52,16 +59,11 @@ class MLPDenoiser(nn.Module):
         elsewhere: the first layer multiplies only those c kernel rows. A one-step model
         called from z = 0 with a short condition inpainted (s_0 of a long segment) costs a
         fraction of a dense pass; the numbers are the same up to summation order."""
-        act = ACTIVATIONS[self.activation]
-        emb = sinusoidal_embedding(t, self.time_dim)
-        emb = self.time_mlp[1](act(self.time_mlp[0](emb)))
+        emb = self._time_embedding(t)
         first = self.layers[0].variables["params"]
         kernel, c = first["kernel"], prefix.shape[-1]
-        x = prefix @ kernel[:c] + emb @ kernel[kernel.shape[0] - self.time_dim:] + first["bias"]
-        x = act(x)
-        for layer in self.layers[1:]:
-            x = act(layer(x))
-        return x
+        return self._hidden(prefix @ kernel[:c] + emb @ kernel[kernel.shape[0] - self.time_dim:]
+                            + first["bias"])
 
     def head_columns(self, phi: jax.Array, start: int, stop: int) -> jax.Array:
         """Columns [start, stop) of head(φ), computed alone."""
