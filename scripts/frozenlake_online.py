@@ -165,6 +165,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
     **{f"protocol-dual-{name}-narrow": (f"--algo dual {flags} --task frozenlake-narrow",
                                         f"protocol, frozenlake-narrow: DUAL {what}")
        for name, flags, what in DUAL_VARIANTS},
+    # DUAL again after the prefix pass on frozenlake-narrow (a null ablation there too; run
+    # on the device beside w/o shift-aware, so the two share their offline phase to the bit)
+    "protocol-dual-rerun-narrow": ("--algo dual --task frozenlake-narrow",
+                                   "protocol, frozenlake-narrow: DUAL rerun (null ablation)"),
+    # w/o distillation on the device's GPU (JAX on cuda; 10 runs shared the GPU and 6 cores):
+    # the K = 16 teacher in every action and actor update is ~44 ms per update on one CPU
+    # core here, and on the GPU the 10 runs reached online step 2.5k of 20k in 500 s
+    "protocol-dual-no-distill-gpu": ("--algo dual --no-distill",
+                                     "the protocol: DUAL w/o distillation (device GPU)"),
+    "protocol-dual-no-distill-narrow-gpu": ("--algo dual --no-distill --task frozenlake-narrow",
+                                            "protocol, frozenlake-narrow: DUAL w/o distillation "
+                                            "(device GPU)"),
     "h3-coords": ("--online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
                   "the issue's H3 setting on coords"),
     "h3-onehot": (f"{ONEHOT} --online-ratio 0.9 --iql.expectile 0.95 --iql.beta 100",
@@ -242,7 +254,20 @@ PAIRS = [
     *[(f"protocol-dual-{name}-narrow", "protocol-dual-narrow")
       for name, _, _ in DUAL_VARIANTS],
     ("protocol-dual-no-planner-narrow", "protocol-iql-narrow"),
+    ("protocol-dual-rerun-narrow", "protocol-dual-narrow"),
+    ("protocol-dual-rerun-narrow", "protocol-iql-narrow"),
+    # the narrow runs made after the prefix pass pair with the narrow rerun: w/o shift-aware
+    # ran beside it on the device (the same offline phase to the bit); w sampling and w
+    # LA-ELBO ran here (jax 0.10.2: another offline phase than the device's) and pair with
+    # each other to the bit
+    *[(f"protocol-dual-{name}-narrow", "protocol-dual-rerun-narrow")
+      for name in ("no-shift", "uq-sampling", "la-elbo")],
+    ("protocol-dual-uq-sampling-narrow", "protocol-dual-la-elbo-narrow"),
 ]
+# Runs made on a lent device machine rather than this 2-core one (the report marks them):
+# JAX on its CPU cores (jax 0.11.2, one run per core) unless the label says GPU.
+DEVICE = {"protocol-dual-rerun-narrow", "protocol-dual-no-shift-narrow",
+          "protocol-dual-no-distill-gpu", "protocol-dual-no-distill-narrow-gpu"}
 SCORES = ("offline_score", "online_mean_score", "final_score")
 
 
@@ -344,8 +369,8 @@ def cmd_report(args: argparse.Namespace) -> None:
                      cell("final"), cell("gain"), cell("dp_actor"), cell("dp_greedy_q"),
                      f"{cell('v_init', 2)} / {cell('dp_v_policy', 2)}",
                      cell("explore", 2), f"{cell('epistemic', 3)} / {cell('shift', 3)}",
-                     meaning + (f" ({'; '.join(stopped)})" if stopped
-                                                     else ""),
+                     meaning + (" (device)" if label in DEVICE and "device" not in meaning
+                                else "") + (f" ({'; '.join(stopped)})" if stopped else ""),
                      f"`{flags}`" if flags else ""])
     head = ["setting", "seeds", "offline", "online_mean", "final", "online_mean − offline",
             "DP success: actor (last)", "DP success: greedy-Q (last)",

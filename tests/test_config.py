@@ -107,6 +107,7 @@ def test_apply_overrides_unknown_field_lists_valid_fields():
     [
         ({"eval_every": 0}, "eval_every"),
         ({"checkpoint_every": 0}, "checkpoint_every"),
+        ({"keep_checkpoints": 0}, "keep_checkpoints"),
         ({"scan_chunk": 0}, "scan_chunk"),
         ({"batch_size": 0}, "batch_size"),
         ({"eval_episodes": 0}, "eval_episodes"),

@@ -38,6 +38,9 @@ class LoopConfig:
     eval_every: int = 10_000
     eval_episodes: int = 10
     checkpoint_every: int = 50_000
+    # checkpoints kept in the run directory (the newest); more keep the policy at every
+    # checkpoint for later analysis (e.g. scripts/frozenlake_actor_map.py)
+    keep_checkpoints: int = 2
     scan_chunk: int = 1_000  # offline updates fused in one jitted lax.scan call
     reward_scale: float = 1.0
     reward_bias: float = 0.0
@@ -51,7 +54,8 @@ class LoopConfig:
         # Values the loop cannot run with (0 would divide by zero, hang or index nothing).
         minimum = dict(offline_steps=0, online_steps=0, online_window=0, online_warmup=0,
                        batch_size=1, utd=1,
-                       eval_every=1, eval_episodes=1, checkpoint_every=1, scan_chunk=1)
+                       eval_every=1, eval_episodes=1, checkpoint_every=1, keep_checkpoints=1,
+                       scan_chunk=1)
         for name, low in minimum.items():
             if getattr(self, name) < low:
                 flag = name.replace("_", "-")

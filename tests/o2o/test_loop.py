@@ -46,6 +46,17 @@ def test_run_directory_contents(tmp_path):
     assert latest_checkpoint(out / "checkpoints") is not None
 
 
+def test_keep_checkpoints_keeps_every_checkpoint_asked_for(tmp_path):
+    """--keep-checkpoints N keeps the newest N (default 2), e.g. to analyse each policy."""
+    out = tmp_path / "run"
+    train(tiny_config(online_steps=0, keep_checkpoints=10), out)
+    kept = sorted(p.name for p in (out / "checkpoints").iterdir() if p.is_dir())
+    assert {"offline-100", "offline-200", "offline-300"} <= set(kept)
+    state, _, meta = load_checkpoint(out / "checkpoints" / "offline-200",
+                                     O2ORun(tiny_config(), None).agent_state)
+    assert meta["progress"]["offline_step"] == 200
+
+
 def test_existing_run_is_never_overwritten(tmp_path):
     out = tmp_path / "run"
     train(tiny_config(online_steps=0), out)

@@ -264,6 +264,7 @@ class O2ORun:
             self.agent_state,
             self.buffer.online_arrays(self.buffer_state),
             {"progress": dataclasses.asdict(self.progress)},
+            keep=self.loop.keep_checkpoints,
             owner=self.run_id,
         )
 
