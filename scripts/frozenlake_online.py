@@ -169,6 +169,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     # on the device beside w/o shift-aware, so the two share their offline phase to the bit)
     "protocol-dual-rerun-narrow": ("--algo dual --task frozenlake-narrow",
                                    "protocol, frozenlake-narrow: DUAL rerun (null ablation)"),
+    # ... and on this machine, beside w sampling and w LA-ELBO (their offline phase to the bit)
+    "protocol-dual-rerun-narrow-here": ("--algo dual --task frozenlake-narrow",
+                                        "protocol, frozenlake-narrow: DUAL rerun, this machine"),
     # w/o distillation on the device's GPU (JAX on cuda; 10 runs shared the GPU and 6 cores):
     # the K = 16 teacher in every action and actor update is ~44 ms per update on one CPU
     # core here, and on the GPU the 10 runs reached online step 2.5k of 20k in 500 s
@@ -256,13 +259,17 @@ PAIRS = [
     ("protocol-dual-no-planner-narrow", "protocol-iql-narrow"),
     ("protocol-dual-rerun-narrow", "protocol-dual-narrow"),
     ("protocol-dual-rerun-narrow", "protocol-iql-narrow"),
-    # the narrow runs made after the prefix pass pair with the narrow rerun: w/o shift-aware
-    # ran beside it on the device (the same offline phase to the bit); w sampling and w
-    # LA-ELBO ran here (jax 0.10.2: another offline phase than the device's) and pair with
-    # each other to the bit
-    *[(f"protocol-dual-{name}-narrow", "protocol-dual-rerun-narrow")
+    # the narrow runs made after the prefix pass pair with the narrow rerun made on the same
+    # machine (the same offline phase to the bit): w/o shift-aware ran beside the rerun on
+    # the device, w sampling and w LA-ELBO beside a second rerun here; the reruns with each
+    # other (the device's jax 0.11.2 against this machine's 0.10.2) and with IQL
+    ("protocol-dual-no-shift-narrow", "protocol-dual-rerun-narrow"),
+    *[(f"protocol-dual-{name}-narrow", "protocol-dual-rerun-narrow-here")
+      for name in ("uq-sampling", "la-elbo")],
+    ("protocol-dual-rerun-narrow-here", "protocol-dual-rerun-narrow"),
+    ("protocol-dual-rerun-narrow-here", "protocol-iql-narrow"),
+    *[(f"protocol-dual-{name}-narrow", "protocol-iql-narrow")
       for name in ("no-shift", "uq-sampling", "la-elbo")],
-    ("protocol-dual-uq-sampling-narrow", "protocol-dual-la-elbo-narrow"),
 ]
 # Runs made on a lent device machine rather than this 2-core one (the report marks them):
 # JAX on its CPU cores (jax 0.11.2, one run per core) unless the label says GPU.
