@@ -25,7 +25,8 @@ import numpy as np
 from dualrl.algos import get_algo
 from dualrl.config import config_from_dict
 from dualrl.envs.frozenlake import N_ACTIONS, success_probability, value_iteration
-from dualrl.experiments.report import write_generated_section
+from dualrl.envs.frozenlake_tasks import greedy_q_moves
+from dualrl.experiments.report import markdown_table, write_generated_section
 from dualrl.o2o.checkpoint import load_checkpoint
 from dualrl.o2o.loop import O2ORun
 
@@ -52,18 +53,20 @@ class ActorProbe:
         np.add.at(counts, (data.observations.argmax(-1), data.actions.argmax(-1)), 1)
         self.visited, self.majority = counts.sum(1) > 0, counts.argmax(1)
         self.optimum = value_iteration(**self.dyn)
+        self._moves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def moves(self, checkpoint: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(actor's greedy move, critic's greedy move, actor's mean μ) in every cell."""
-        path = self.run_dir / "checkpoints" / checkpoint
-        state, _, _ = load_checkpoint(path, self.run.agent_state)
-        self.run.agent_state = jax.device_put(state)
-        mu = np.asarray(self.run.policy(self.obs))
-        eye = np.eye(N_ACTIONS, dtype=np.float32)
-        qs = np.stack([np.asarray(self.run._q_value(self.run.agent_state, self.obs,
-                                                    np.repeat(eye[a][None], len(self.obs), 0)))
-                       for a in range(N_ACTIONS)], axis=1)
-        return mu.argmax(-1), qs.argmax(-1), mu
+        """(actor's greedy move, critic's greedy move, actor's mean μ) in every cell; each
+        checkpoint is read once (the table and the maps share it)."""
+        if checkpoint not in self._moves:
+            path = self.run_dir / "checkpoints" / checkpoint
+            state, _, _ = load_checkpoint(path, self.run.agent_state)
+            self.run.agent_state = jax.device_put(state)
+            mu = np.asarray(self.run.policy(self.obs))
+            greedy = greedy_q_moves(
+                lambda obs, act: self.run._q_value(self.run.agent_state, obs, act), self.obs)
+            self._moves[checkpoint] = mu.argmax(-1), greedy, mu
+        return self._moves[checkpoint]
 
     def success(self, moves: np.ndarray) -> float:
         return 100.0 * success_probability(moves, **self.dyn)
@@ -109,8 +112,7 @@ def run_table(probe: ActorProbe, cells: list[tuple[int, int]]) -> str:
                      f"{(actor == probe.optimum)[v].mean():.2f}",
                      *[f"{ARROWS[actor[r * n + c]]} ({mu[r * n + c].max():.2f})"
                        for r, c in cells]])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    return markdown_table(head, rows)
 
 
 def main() -> None:

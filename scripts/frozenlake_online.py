@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualrl.experiments.report import write_generated_section
+from dualrl.experiments.report import markdown_table, write_generated_section
 
 TASK = "frozenlake-shift"
 # The screening settings start from the protocol as it was before issue 12 (the old cpu
@@ -271,16 +271,11 @@ PAIRS = [
     *[(f"protocol-dual-{name}-narrow", "protocol-iql-narrow")
       for name in ("no-shift", "uq-sampling", "la-elbo")],
 ]
-# Runs made on a lent device machine rather than this 2-core one (the report marks them):
-# JAX on its CPU cores (jax 0.11.2, one run per core) unless the label says GPU.
-DEVICE = {"protocol-dual-rerun-narrow", "protocol-dual-no-shift-narrow",
-          "protocol-dual-no-distill-gpu", "protocol-dual-no-distill-narrow-gpu"}
+# Runs made on a lent device machine's CPU cores (jax 0.11.2, one run per core) rather than
+# this 2-core one, whose descriptions do not say so (the report marks them; the GPU rows'
+# descriptions say "device GPU")
+DEVICE = {"protocol-dual-rerun-narrow", "protocol-dual-no-shift-narrow"}
 SCORES = ("offline_score", "online_mean_score", "final_score")
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
 def _summaries(out: Path, label: str) -> dict[int, dict]:
@@ -303,7 +298,7 @@ def _paired_table(out: Path) -> str:
                      *[_mean_se(diffs[k]) for k in SCORES], per_seed])
     head = ["method", "reference", "seeds", "Δ offline", "Δ online_mean", "Δ final",
             "Δ online_mean per seed"]
-    return "Paired differences (method − reference, same seeds):\n\n" + _table(head, rows)
+    return "Paired differences (method − reference, same seeds):\n\n" + markdown_table(head, rows)
 
 
 def _shift_weight_table(out: Path) -> str:
@@ -329,7 +324,7 @@ def _shift_weight_table(out: Path) -> str:
     head = ["λ_shift", "runs", "seeds", "offline", "online_mean", "final",
             "shift changed the move"]
     return ("\nλ_shift sweep (Tab. 5 shape; 0 = w/o shift-aware, 0.5 = DUAL's default):\n\n"
-            + _table(head, rows))
+            + markdown_table(head, rows))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -376,14 +371,14 @@ def cmd_report(args: argparse.Namespace) -> None:
                      cell("final"), cell("gain"), cell("dp_actor"), cell("dp_greedy_q"),
                      f"{cell('v_init', 2)} / {cell('dp_v_policy', 2)}",
                      cell("explore", 2), f"{cell('epistemic', 3)} / {cell('shift', 3)}",
-                     meaning + (" (device)" if label in DEVICE and "device" not in meaning
-                                else "") + (f" ({'; '.join(stopped)})" if stopped else ""),
+                     meaning + (" (device)" if label in DEVICE else "")
+                     + (f" ({'; '.join(stopped)})" if stopped else ""),
                      f"`{flags}`" if flags else ""])
     head = ["setting", "seeds", "offline", "online_mean", "final", "online_mean − offline",
             "DP success: actor (last)", "DP success: greedy-Q (last)",
             "V(s0) / DP V of actor (last)", "explore changed",
             "epistemic / shift changed (DUAL)", "tests", "flags"]
-    text = _table(head, rows) + "\n" + _paired_table(out) + _shift_weight_table(out)
+    text = markdown_table(head, rows) + "\n" + _paired_table(out) + _shift_weight_table(out)
     if args.page:
         write_generated_section(args.page, text)
     print(text)

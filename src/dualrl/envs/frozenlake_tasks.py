@@ -52,6 +52,18 @@ def frozenlake_dataset(params: FrozenLakeParams) -> Dataset:
     )
 
 
+def greedy_q_moves(q_fn, obs):
+    """argmax_a Q(s, a) over the one-hot moves, for every row of `obs`."""
+    import numpy as np
+
+    from dualrl.envs.frozenlake import N_ACTIONS
+
+    eye = np.eye(N_ACTIONS, dtype=np.float32)
+    qs = np.stack([np.asarray(q_fn(obs, np.repeat(eye[a][None], len(obs), 0)))
+                   for a in range(N_ACTIONS)], axis=1)
+    return np.argmax(qs, axis=1)
+
+
 def frozenlake_diagnose(params: FrozenLakeParams, policy, q_fn) -> dict[str, float]:
     """Exact (dynamic-programming) numbers for the current policy in the ONLINE dynamics:
     success within the time limit of the actor's greedy move, of the greedy-Q move and of
@@ -60,7 +72,6 @@ def frozenlake_diagnose(params: FrozenLakeParams, policy, q_fn) -> dict[str, flo
     import numpy as np
 
     from dualrl.envs.frozenlake import (
-        N_ACTIONS,
         policy_value,
         success_probability,
         value_iteration,
@@ -80,10 +91,7 @@ def frozenlake_diagnose(params: FrozenLakeParams, policy, q_fn) -> dict[str, flo
         "dp_v_optimal": float(policy_value(optimum, **dyn, horizon=horizon)[env.start_state]),
     }
     if q_fn is not None:
-        eye = np.eye(N_ACTIONS, dtype=np.float32)
-        qs = np.stack([np.asarray(q_fn(obs, np.repeat(eye[a][None], len(obs), 0)))
-                       for a in range(N_ACTIONS)], axis=1)
-        greedy = np.argmax(qs, axis=1)
+        greedy = greedy_q_moves(q_fn, obs)
         out["dp_success_greedy_q"] = 100.0 * success_probability(greedy, **dyn,
                                                                  horizon=horizon)
         out["q_greedy_agrees"] = float((greedy == actor).mean())

@@ -115,6 +115,12 @@ def diagnostics_table(runs: list[dict[str, Any]], order: list[str] | None = None
 GENERATED = "<!-- table -->"
 
 
+def markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of already formatted cells, one line per row, ending in a newline."""
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
 def write_generated_section(page: str | Path, text: str) -> None:
     """Replace what follows the GENERATED marker of a results page with `text`, keeping the
     hand-written findings above it (a new page gets the marker and `text` only)."""
