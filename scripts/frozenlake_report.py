@@ -1,6 +1,6 @@
 """docs/results/frozenlake.md from run directories: the grid of scripts/frozenlake_results.sh
-(5k offline + 10k online, every method and ablation, both tasks) and the longer-budget sweep
-(10k + 20k, DUAL / IQL / two ablations on the shift task).
+(removed after d250921; 5k offline + 10k online, every method and ablation, both tasks),
+and the longer-budget sweep (10k + 20k, DUAL / IQL / two ablations on the shift task).
 
     python scripts/frozenlake_report.py [--grid runs/fl-grid] [--long runs/frozenlake]
 """
@@ -57,7 +57,9 @@ def main() -> int:
     lines = [
         "# Frozen-Lake: DUAL, baselines and ablations",
         "",
-        "Made by `bash scripts/frozenlake_results.sh` (runs) and "
+        "Made by `bash scripts/frozenlake_results.sh` at commit d250921 (runs; that script is "
+        "gone, `dualrl sweep experiments/frozenlake_grid.yaml` runs the grid under the current "
+        "protocol) and "
         "`python scripts/frozenlake_report.py` (this page). Tasks: `frozenlake-shift` (8×8, "
         "offline data at slip 0.0, online phase and every evaluation at slip 0.3) and "
         "`frozenlake-noshift` (slip 0.0 throughout). Offline data: ε-greedy tabular Q-learning, "

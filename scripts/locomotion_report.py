@@ -1,4 +1,4 @@
-"""docs/results/locomotion.md from the run directories of scripts/locomotion_results.sh and
+"""docs/results/locomotion.md from the run directories of experiments/locomotion.yaml and
 the metadata of the datasets they trained on.
 
     python scripts/locomotion_report.py [--runs runs/locomotion] [--data /tmp/sac-hopper]
@@ -121,7 +121,7 @@ def main() -> int:
     lines = [
         f"# {args.title}",
         "",
-        "Made by `DATA=<dir> bash scripts/locomotion_results.sh` (runs) and "
+        "Made by `DUALRL_DATA=<dir> dualrl sweep experiments/locomotion.yaml` (runs) and "
         f"`python scripts/locomotion_report.py` (this page: `--out {out.name}`). Offline "
         "data: the hopper datasets written by `dualrl collect sac --env hopper --preset "
         "small` (docs/results/collect_sac.md), read from the data directory under D4RL's names. "

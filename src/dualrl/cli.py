@@ -3,6 +3,8 @@
     dualrl train --algo iql --task frozenlake-shift --seed 0 --preset quick --out DIR
     dualrl train --out DIR --resume      (the original flags may be repeated; they must match)
     dualrl demo
+    dualrl sweep SPEC.yaml [--ray auto]  (tasks × methods × seeds; see experiments/)
+    dualrl report RUNS_DIR --out PAGE.md (tables with IQM and bootstrap CIs, curves)
     dualrl collect frozenlake --slip 0.1 --out FILE.hdf5
     dualrl collect sac --env hopper --preset small --out DIR   (D4RL-style SAC datasets)
     dualrl collect maze --maze umaze --out maze2d-umaze-v1.hdf5  (PD waypoint controller)
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-COMMANDS = ("train", "demo", "collect", "info", "planner", "bench")
+COMMANDS = ("train", "demo", "sweep", "report", "collect", "info", "planner", "bench")
 
 
 class CLIError(Exception):
@@ -37,228 +39,29 @@ class _Parser(argparse.ArgumentParser):
         raise CLIError(f"{self.prog}: {message}")
 
 
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
 # ----------------------------------------------------------------------- train
-def parse_flags(prog: str, rest: list[str], flags: dict[str, tuple[str, Any]],
-                fixed: list[str], groups: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """`--name value` / `--name=value` pairs into {group: {field: typed value}}; unknown
-    names fail in one line listing every valid option."""
-    from dualrl.config import parse_value
+def _train_help(argv: list[str]) -> None:
+    """`dualrl train --help`: this text, the fixed options and every config flag."""
+    from dualrl.flags import TRAIN_DEFAULTS, TRAIN_OPTIONS, parse_train_options, train_flags
 
-    overrides: dict[str, dict[str, Any]] = {g: {} for g in groups}
-    i = 0
-    while i < len(rest):
-        token = rest[i]
-        name, _, inline = token.partition("=")
-        if name not in flags:
-            raise CLIError(
-                f"{prog}: unknown option '{name}'; valid options: "
-                f"{' '.join(fixed + sorted(flags))}"
-            )
-        if inline == "" and "=" not in token:
-            if i + 1 >= len(rest):
-                raise CLIError(f"{prog}: option '{name}' needs a value")
-            inline = rest[i + 1]
-            i += 1
-        dest, tp = flags[name]
-        group, field_name = dest.split(":")
-        try:
-            overrides[group][field_name] = parse_value(inline, tp, name)
-        except ValueError as e:
-            raise CLIError(f"{prog}: {e}") from None
-        i += 1
-    return overrides
-
-
-def _class_flags(prefix: str, flag_prefix: str, cls: type) -> dict[str, tuple[str, Any]]:
-    from dualrl.config import field_types
-
-    return {f"--{flag_prefix}{_flag(name)}": (f"{prefix}:{name}", tp)
-            for name, tp in field_types(cls).items()}
-
-
-def _train_flags(task: str, algo: str) -> dict[str, tuple[str, Any]]:
-    """Every overridable field: loop fields bare, `--<algo>.x` and `--env.x`."""
-    from dualrl.algos import get_algo
-    from dualrl.config import LoopConfig
-    from dualrl.envs import get_task
-
-    agent_cls, _ = get_algo(algo)
-    return {
-        **_class_flags("loop", "", LoopConfig),
-        **_class_flags("agent", f"{algo}.", agent_cls),
-        **_class_flags("env", "env.", type(get_task(task).params)),
-    }
-
-
-# Ablation switches of the paper (SPEC §10) as short flags: flag -> (expanded, needs value)
-ABLATION_FLAGS = {
-    "--no-planner": ["--dual.use-planner", "false"],
-    "--no-distill": ["--dual.distill", "false"],
-    "--no-epistemic": ["--dual.epistemic", "false"],
-    "--freeze-transition": ["--dual.freeze-transition", "true"],
-    "--shift-weight": ["--dual.shift-weight"],
-    "--uq": ["--dual.uq"],
-    "--laplace": ["--iql.laplace", "true"],
-}
-
-
-def expand_ablation_flags(argv: list[str]) -> list[str]:
-    out = []
-    for token in argv:
-        name = token.split("=", 1)[0]
-        if name in ABLATION_FLAGS:
-            expanded = ABLATION_FLAGS[name]
-            out += expanded if "=" not in token else [expanded[0], token.split("=", 1)[1]]
-        else:
-            out.append(token)
-    return out
-
-
-TRAIN_OPTIONS = ["--task", "--algo", "--seed", "--preset", "--dataset", "--out", "--resume",
-                 "--accept-data-change"]
-TRAIN_DEFAULTS = {"task": "frozenlake-shift", "algo": "iql", "seed": 0, "preset": "cpu"}
-
-
-def _parse_train_options(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    """The fixed options (None where not given) and the config flags left over."""
-    base = _Parser(prog="dualrl train", add_help=False)
-    base.add_argument("--task", default=None)
-    base.add_argument("--algo", default=None)
-    base.add_argument("--seed", type=int, default=None)
-    base.add_argument("--preset", default=None)
-    base.add_argument("--dataset", default=None)
-    base.add_argument("--out", default=None)
-    base.add_argument("--resume", action="store_true")
-    base.add_argument("--accept-data-change", action="store_true")
-    base.add_argument("-h", "--help", action="store_true")
-    return base.parse_known_args(expand_ablation_flags(argv))
-
-
-def build_train_config(argv: list[str]):
-    """Resolve defaults ← task-family preset ← command-line flags into a TrainConfig."""
-    from dualrl.algos import algo_names, get_algo
-    from dualrl.config import (
-        PRESET_NAMES,
-        LoopConfig,
-        TrainConfig,
-        apply_overrides,
-        preset_overrides,
-    )
-    from dualrl.envs import get_task, task_names
-
-    known, rest = _parse_train_options(argv)
-    for name, default in TRAIN_DEFAULTS.items():
-        if getattr(known, name) is None:
-            setattr(known, name, default)
-    if known.task not in task_names():
-        raise CLIError(
-            f"dualrl train: unknown task '{known.task}'; valid tasks: {', '.join(task_names())}"
-        )
-    if known.algo not in algo_names():
-        raise CLIError(
-            f"dualrl train: unknown algo '{known.algo}'; valid algos: {', '.join(algo_names())}"
-        )
-    if known.preset not in PRESET_NAMES:
-        raise CLIError(
-            f"dualrl train: unknown preset '{known.preset}'; "
-            f"valid presets: {', '.join(PRESET_NAMES)}"
-        )
-
-    flags = _train_flags(known.task, known.algo)
-    if known.help:
-        print(__doc__)
-        print("options:", " ".join(TRAIN_OPTIONS))
-        print("config flags:", " ".join(sorted(flags)))
-        raise SystemExit(0)
-    overrides = parse_flags("dualrl train", rest, flags, TRAIN_OPTIONS, ("loop", "agent", "env"))
-
-    spec = get_task(known.task)
-    preset = preset_overrides(spec.family, known.preset)
-    agent_cls, _ = get_algo(known.algo)
-    try:
-        loop = apply_overrides(LoopConfig(), {**preset.get("loop", {}), **overrides["loop"]})
-        agent = apply_overrides(agent_cls(), {**preset.get("agent", {}),
-                                              **preset.get(known.algo, {}),
-                                              **overrides["agent"]})
-        env = {**preset.get("env", {}), **overrides["env"]}
-        params = spec.resolve(**env)
-        for phase in ("offline", "online"):  # bad task parameter values fail here, not mid-run
-            spec.env_factory(params, phase).close()
-    except (TypeError, ValueError) as e:
-        raise CLIError(f"dualrl train: {e}") from None
-    config = TrainConfig(
-        task=known.task, algo=known.algo, seed=known.seed, preset=known.preset,
-        dataset=known.dataset, loop=loop, agent=agent, env=env,
-    )
-    return config, known
-
-
-def check_resume_flags(argv: list[str], saved: dict[str, Any], config_file: Path) -> None:
-    """`train ... --resume` may repeat the original command: every flag given must match
-    the run's config.json (only those given are compared); one line lists those that
-    don't. `--dataset` is compared by where it points; a moved file of the same data is
-    accepted by the data check that follows."""
-    from dualrl.algos import get_algo
-    from dualrl.config import config_from_dict
-    from dualrl.envs import get_task, task_names
-
-    known, rest = _parse_train_options(argv)
-    if known.help:
-        raise CLIError("dualrl train: --help and --resume do not go together")
-    differ = []
-    for name in TRAIN_DEFAULTS:
-        given = getattr(known, name)
-        if given is not None and given != saved.get(name):
-            differ.append(f"--{name} {given} (the run has {saved.get(name)})")
-    if known.task not in (None, saved.get("task")) or known.algo not in (None, saved.get("algo")):
-        # the config flags cannot even be read against the run
-        raise CLIError(f"dualrl train: --resume: {'; '.join(differ)} in {config_file}; drop "
-                       "the flags to continue the run as saved, or choose another --out")
-    if saved.get("task") not in task_names():
-        raise CLIError(f"dualrl train: {config_file}: unknown task '{saved.get('task')}'")
-    flags = _train_flags(saved["task"], saved["algo"])
-    overrides = parse_flags("dualrl train", rest, flags, TRAIN_OPTIONS, ("loop", "agent", "env"))
-    agent_cls, _ = get_algo(saved["algo"])
-    try:
-        cfg = config_from_dict(saved, agent_cls)
-        env_params = get_task(cfg.task).resolve(**cfg.env)
-    except (KeyError, TypeError, ValueError) as e:
-        raise CLIError(f"dualrl train: {config_file}: not a valid run configuration ({e})") \
-            from None
-    holders = {"loop": cfg.loop, "agent": cfg.agent, "env": env_params}
-    by_dest = {dest: flag for flag, (dest, _) in flags.items()}
-    for group, values in overrides.items():
-        for field_name, value in values.items():
-            have = getattr(holders[group], field_name)
-            if _jsonable(value) != _jsonable(have):
-                differ.append(f"{by_dest[f'{group}:{field_name}']} {_show(value)} "
-                              f"(the run has {_show(have)})")
-    if differ:
-        raise CLIError(f"dualrl train: --resume: {'; '.join(differ)} in {config_file}; drop "
-                       "the flags to continue the run as saved, or choose another --out")
-
-
-def _jsonable(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, default=str))
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, tuple | list):
-        return ",".join(str(v) for v in value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    known, _ = parse_train_options(argv)
+    print(__doc__)
+    print("options:", " ".join(TRAIN_OPTIONS))
+    print("config flags:", " ".join(sorted(train_flags(known.task or TRAIN_DEFAULTS["task"],
+                                                       known.algo or TRAIN_DEFAULTS["algo"]))))
 
 
 def cmd_train(argv: list[str]) -> int:
+    from dualrl.flags import build_train_config, check_resume_flags, parse_train_options
     from dualrl.o2o.loop import resume, train
     from dualrl.o2o.rundir import RunDir
 
-    known, _ = _parse_train_options(argv)
+    known, _ = parse_train_options(argv)
+    if known.help:
+        if known.resume:
+            raise CLIError("dualrl train: --help and --resume do not go together")
+        _train_help(argv)
+        raise SystemExit(0)
     if known.resume:
         if known.out is None:
             raise CLIError("dualrl train: --resume needs --out DIR (the run to continue)")
@@ -311,6 +114,7 @@ def cmd_demo(argv: list[str]) -> int:
     from multiprocessing import get_context
 
     from dualrl.experiments.plots import plot_learning_curves
+    from dualrl.flags import build_train_config
     from dualrl.o2o.rundir import RunDir, RunExistsError
 
     parser = _Parser(prog="dualrl demo",
@@ -556,6 +360,7 @@ def cmd_planner(argv: list[str]) -> int:
     from dualrl.config import PRESET_NAMES, apply_overrides
     from dualrl.diffusion import DistillConfig, PlannerConfig
     from dualrl.envs import get_task, task_names
+    from dualrl.flags import class_flags, parse_flags
     from dualrl.stages import DISTILL_PRESETS, PLANNER_PRESETS, distill_planner, fit_planner
 
     actions = ("fit", "distill")
@@ -581,8 +386,8 @@ def cmd_planner(argv: list[str]) -> int:
             raise CLIError(f"{prog}: unknown task '{known.task}'; "
                            f"valid tasks: {', '.join(task_names())}")
         spec = get_task(known.task)
-        flags = {**_class_flags("planner", "planner.", PlannerConfig),
-                 **_class_flags("env", "env.", type(spec.params))}
+        flags = {**class_flags("planner", "planner.", PlannerConfig),
+                 **class_flags("env", "env.", type(spec.params))}
         over = parse_flags(prog, rest, flags, fixed, ("planner", "env"))
         preset = PLANNER_PRESETS.get(spec.family, {}).get(known.preset, {})
         try:
@@ -599,7 +404,7 @@ def cmd_planner(argv: list[str]) -> int:
               f"teacher policy ({config.teacher_steps} DDIM steps) score {ev['score']:.1f} "
               f"in the data's environment; saved to {known.out}")
         return 0
-    flags = _class_flags("distill", "distill.", DistillConfig)
+    flags = class_flags("distill", "distill.", DistillConfig)
     over = parse_flags(prog, rest, flags, fixed, ("distill",))
     try:
         config = apply_overrides(DistillConfig(),
@@ -626,9 +431,31 @@ def cmd_bench(argv: list[str]) -> int:
     return {"throughput": throughput, "latency": latency}[argv[0]].main(argv[1:])
 
 
+def cmd_sweep(argv: list[str]) -> int:
+    from dualrl.experiments import sweep
+    from dualrl.experiments.spec import SpecError
+
+    try:
+        return sweep.main(argv)
+    except SpecError as e:
+        raise CLIError(str(e)) from None
+    except KeyboardInterrupt:
+        print("dualrl sweep: interrupted; run the same command again to continue the sweep",
+              file=sys.stderr)
+        return 130
+
+
+def cmd_report(argv: list[str]) -> int:
+    from dualrl.experiments import report
+
+    return report.main(argv)
+
+
 HANDLERS = {
     "train": cmd_train,
     "demo": cmd_demo,
+    "sweep": cmd_sweep,
+    "report": cmd_report,
     "collect": cmd_collect,
     "info": cmd_info,
     "planner": cmd_planner,
@@ -661,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     from dualrl.data.dataset import DatasetError
+    from dualrl.flags import ConfigError
     from dualrl.o2o.checkpoint import CheckpointError
     from dualrl.o2o.loop import DivergenceError
     from dualrl.o2o.rundir import RunDirError
@@ -670,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return HANDLERS[command](argv[1:])
-    except CLIError as e:
+    except (CLIError, ConfigError) as e:
         if debug:
             raise
         print(str(e), file=sys.stderr)

@@ -115,7 +115,7 @@ def test_shift_distance_is_larger_under_a_dynamics_shift():
 
 
 def test_ablation_switches_change_acting():
-    from dualrl.cli import build_train_config
+    from dualrl.flags import build_train_config
 
     config, _ = build_train_config(["--algo", "dual", "--no-epistemic", "--shift-weight", "0",
                                     "--uq", "sampling", "--freeze-transition"])
@@ -140,7 +140,7 @@ def test_ablation_switches_change_acting():
 def test_iql_with_laplace_runs_and_reports_epistemic_uncertainty(tmp_path):
     """IQL w LA: the same Laplace acting module on IQL's Gaussian actor (one flag)."""
     from dualrl.algos.iql import IQLConfig
-    from dualrl.cli import build_train_config
+    from dualrl.flags import build_train_config
 
     config, _ = build_train_config(["--algo", "iql", "--laplace"])
     assert config.agent.laplace is True
@@ -160,7 +160,7 @@ def test_no_distill_actor_is_the_k_step_teacher_and_stages_are_shared(tmp_path):
     """--no-distill: the actor's mean is the teacher's K-step DDIM from z = 0 (the library's
     sampler); its planner stage comes from a stage cache filled by a distilled run with the
     same planner settings, data and seed, and no student stage is made for it."""
-    from dualrl.cli import build_train_config
+    from dualrl.flags import build_train_config
 
     config, _ = build_train_config(["--algo", "dual", "--no-distill"])
     assert config.agent.distill is False

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 
 from dualrl.algos.iql import IQLConfig
-from dualrl.cli import build_train_config, main
+from dualrl.cli import main
 from dualrl.config import config_from_dict
 from dualrl.data import load_dataset, write_d4rl, write_minari
+from dualrl.flags import build_train_config
 
 TINY = [
     "--offline-steps", "200", "--online-steps", "100", "--eval-every", "100",
@@ -152,9 +153,9 @@ def test_user_errors_are_one_line_exit_2(argv, expected, capsys, tmp_path, monke
 
 
 def test_scan_chunk_zero_is_rejected_before_the_loop_could_hang():
-    from dualrl.cli import CLIError
+    from dualrl.flags import ConfigError
 
-    with pytest.raises(CLIError, match="scan_chunk"):
+    with pytest.raises(ConfigError, match="scan_chunk"):
         build_train_config([*TINY, "--scan-chunk", "0"])
 
 

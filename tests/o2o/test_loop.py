@@ -147,7 +147,7 @@ def test_training_dataset_from_file(tmp_path):
 @pytest.mark.slow
 def test_iql_quick_preset_solves_frozenlake_noshift():
     """Acceptance: IQL at the `quick` preset reaches >= 70% success without a shift."""
-    from dualrl.cli import build_train_config
+    from dualrl.flags import build_train_config
 
     config, _ = build_train_config(["--algo", "iql", "--task", "frozenlake-noshift",
                                     "--preset", "quick", "--progress", "false"])
