@@ -12,57 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from sweep_helpers import SPEC, TINY, all_records, write
 
 from dualrl.experiments.spec import SpecError, load_spec
 from dualrl.experiments.sweep import LocalBackend, Sweep
-
-# A tiny IQL budget on the 4x4 map: a run is a few seconds once compiled.
-TINY = ("--offline-steps 200 --online-steps 300 --eval-every 100 --checkpoint-every 100 "
-        "--scan-chunk 100 --eval-episodes 2 --batch-size 32 --iql.hidden 16,16 "
-        "--env.map 4x4 --env.data-episodes 50 --progress false")
-SPEC = f"""
-name: tiny
-preset: quick
-seeds: [0, 1]
-tasks: [frozenlake-shift]
-common: {TINY}
-methods:
-  iql: --algo iql
-  iql-e9: --algo iql --iql.expectile 0.9
-retries: 1
-"""
-BROKEN = """
-grids:
-  - {}
-  - {methods: {broken: --algo iql --dataset /nonexistent/data.hdf5}, seeds: [0]}
-"""
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
-
-
-def records(run_dir: Path) -> list[dict]:
-    """metrics.jsonl without the wall-clock fields."""
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(x).items() if k != "wall_seconds"} for x in lines]
-
-
-def all_records(out: Path) -> dict[str, list[dict]]:
-    return {str(p.parent.relative_to(out)): records(p.parent)
-            for p in sorted(out.rglob("summary.json"))}
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The tiny spec plus a run that cannot load its dataset, swept undisturbed on the local
-    pool: (output folder, counts, log lines)."""
-    root = tmp_path_factory.mktemp("sweep")
-    spec = load_spec(write(root / "spec.yaml", SPEC + BROKEN), root / "out")
-    lines: list[str] = []
-    counts = Sweep(spec, LocalBackend(2), log=lines.append, poll_seconds=0.1).run()
-    return root / "out", counts, lines
 
 
 # ------------------------------------------------------------------------ specs

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dualrl.experiments.report import run_label
+from dualrl.experiments.report import folder_label
 
 
 def _records(d: Path) -> list[dict]:
@@ -29,15 +29,29 @@ def load_curves(run_dirs: list[Path]) -> dict[str, list[tuple[np.ndarray, np.nda
     for d in run_dirs:
         records = _records(d)
         config = json.loads((d / "config.json").read_text())
-        label = run_label(config)
+        label = folder_label(d, config) or config["algo"]
         steps = np.array([r["total_step"] for r in records])
         scores = np.array([r["score"] for r in records], float)
         curves[label].append((steps, scores))
     return curves
 
 
+def bootstrap_band(scores: np.ndarray, reps: int = 2_000, confidence: float = 0.95,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A percentile CI of the mean over seeds at every step: scores (seeds, steps)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, scores.shape[0], (reps, scores.shape[0]))
+    means = scores[idx].mean(1)  # (reps, steps)
+    alpha = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(means, [alpha, 100 - alpha], axis=0)
+    return lo, hi
+
+
 def plot_learning_curves(run_dirs: list[str | Path], out: str | Path, title: str = "",
-                         offline_steps: int | None = None) -> Path:
+                         offline_steps: int | None = None, band: str = "se") -> Path:
+    """Mean score over seeds per method; the band is ± one standard error (`se`) or a 95 %
+    bootstrap CI of the mean (`bootstrap`). The PNG carries no timestamp or version, so the
+    same runs give the same bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,8 +71,12 @@ def plot_learning_curves(run_dirs: list[str | Path], out: str | Path, title: str
         mean = scores.mean(0)
         ax.plot(steps, mean, label=f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
         if len(runs) > 1:
-            se = scores.std(0, ddof=1) / np.sqrt(len(runs))
-            ax.fill_between(steps, mean - se, mean + se, alpha=0.2)
+            if band == "bootstrap":
+                lo, hi = bootstrap_band(scores)
+            else:
+                se = scores.std(0, ddof=1) / np.sqrt(len(runs))
+                lo, hi = mean - se, mean + se
+            ax.fill_between(steps, lo, hi, alpha=0.2)
     if offline_steps:
         ax.axvline(offline_steps, color="grey", ls="--", lw=1)
         ax.text(offline_steps, ax.get_ylim()[1], " online →", va="top", fontsize=8)
@@ -69,6 +87,6 @@ def plot_learning_curves(run_dirs: list[str | Path], out: str | Path, title: str
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120, metadata={"Software": None})
     plt.close(fig)
     return out

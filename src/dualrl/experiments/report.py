@@ -1,5 +1,17 @@
-"""Results tables from run directories: mean ± standard error over seeds of the summary
-metrics, grouped by (task, algo). `python -m dualrl.experiments.report RUN_DIR... --out F.md`
+"""`dualrl report RUNS_DIR...`: results pages from run directories, with the statistics RL
+papers now report.
+
+    dualrl report runs/frozenlake-grid --out docs/results/frozenlake_grid.md --baseline dual
+
+Per task and method: mean ± standard error over seeds of the offline, online-mean and final
+scores; their interquartile mean (IQM) with a 95 % stratified-bootstrap confidence interval
+(`dualrl.experiments.stats`, as rliable computes it), and over all tasks when there are
+several; every method's paired difference to the baseline on the seeds both ran; the
+probability that the method improves on the baseline; learning curves with 95 % bootstrap
+bands (PNG); the paper's ablation (Tab. 4) and λ_shift (Tab. 5) tables when such runs exist;
+the acting and learning diagnostics. A page's text above the `<!-- table -->` marker is kept;
+what follows is regenerated, byte-identical from the same runs (seeded bootstraps, PNGs
+without timestamps).
 """
 
 from __future__ import annotations
@@ -7,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -14,8 +27,9 @@ from typing import Any
 METRICS = ("offline_score", "online_mean_score", "final_score", "best_score")
 
 
-def find_runs(paths: list[str]) -> list[dict[str, Any]]:
-    """Every summary.json under the given folders, with its config beside it."""
+def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
+    """Every summary.json under the given folders, with its config beside it. A run without
+    a sweep label in a `<label>/seed<N>` folder is labelled by that folder's name."""
     runs = []
     for root in paths:
         for summary in sorted(Path(root).rglob("summary.json")):
@@ -23,8 +37,20 @@ def find_runs(paths: list[str]) -> list[dict[str, Any]]:
             config_file = summary.parent / "config.json"
             record["config"] = json.loads(config_file.read_text()) if config_file.exists() else {}
             record["run_dir"] = str(summary.parent)
+            record["label"] = record.get("label") or folder_label(summary.parent,
+                                                                 record["config"])
             runs.append(record)
     return runs
+
+
+def folder_label(run_dir: Path, config: dict[str, Any]) -> str | None:
+    """The method label of a run: its sweep label, else the `<label>` of a
+    `<label>/seed<N>` folder, else None (reports then use the algorithm's name)."""
+    if config.get("label"):
+        return config["label"]
+    if run_dir.name == f"seed{config.get('seed')}":
+        return run_dir.parent.name
+    return None
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -129,48 +155,297 @@ def write_generated_section(page: str | Path, text: str) -> None:
     page.write_text(intro + GENERATED + "\n" + text)
 
 
+SCORES = (("offline_score", "offline"), ("online_mean_score", "online mean"),
+          ("final_score", "final"))
+
+
+def _by_label(runs: list[dict[str, Any]], task: str | None = None
+              ) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        if task is None or r["task"] == task:
+            groups[run_label(r)].append(r)
+    return groups
+
+
+def _order(labels: list[str] | set[str], first: list[str]) -> list[str]:
+    return [x for x in first if x in labels] + sorted(set(labels) - set(first))
+
+
+def _ci(point: float, lo: float, hi: float) -> str:
+    return f"{point:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def iqm_table(runs: list[dict[str, Any]], order: list[str], reps: int = 10_000) -> str:
+    """IQM [95 % stratified-bootstrap CI] per task and method, and over all tasks (runs
+    resampled within each task) for methods that ran on every task."""
+    from dualrl.experiments import stats
+
+    tasks = sorted({r["task"] for r in runs})
+    rows = []
+    for task in tasks:
+        groups = _by_label(runs, task)
+        for label in _order(groups, order):
+            rs = groups[label]
+            cells = [_ci(*stats.bootstrap_ci([[r[m] for r in rs]], reps=reps))
+                     for m, _ in SCORES]
+            rows.append([task, label, str(len(rs)), *cells])
+    if len(tasks) > 1:
+        for label in _order({run_label(r) for r in runs}, order):
+            per_task = [[r for r in _by_label(runs, t).get(label, [])] for t in tasks]
+            if all(per_task):
+                cells = [_ci(*stats.bootstrap_ci([[r[m] for r in rs] for rs in per_task],
+                                                 reps=reps)) for m, _ in SCORES]
+                rows.append([f"all {len(tasks)} tasks", label,
+                             str(sum(len(rs) for rs in per_task)), *cells])
+    return markdown_table(["task", "method", "runs", *[f"{name}: IQM [95 % CI]"
+                                                      for _, name in SCORES]], rows)
+
+
+def paired_table(runs: list[dict[str, Any]], baseline: str, order: list[str]) -> str:
+    """method − baseline on the seeds both ran (mean ± s.e. of the per-seed differences)."""
+    rows = []
+    for task in sorted({r["task"] for r in runs}):
+        for label in _order(_by_label(runs, task), order):
+            if label == baseline:
+                continue
+            cells = []
+            for metric, _ in SCORES:
+                d = paired(runs, task, label, baseline, metric)
+                if d is None:
+                    break
+                mean, se, n = d
+                cells.append(f"{mean:+.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}"))
+            if cells:
+                rows.append([task, f"{label} − {baseline}", str(n), *cells])
+    if not rows:
+        return ""
+    return markdown_table(["task", "paired difference", "seeds", *[n for _, n in SCORES]],
+                          rows)
+
+
+def improvement_table(runs: list[dict[str, Any]], baseline: str, order: list[str],
+                      reps: int = 10_000) -> str:
+    """P(method > baseline) [95 % CI] per task and over the tasks both ran."""
+    from dualrl.experiments import stats
+
+    tasks = sorted({r["task"] for r in runs})
+    rows = []
+    labels = _order({run_label(r) for r in runs} - {baseline}, order)
+    for scope in [[t] for t in tasks] + ([tasks] if len(tasks) > 1 else []):
+        for label in labels:
+            xs, ys = [], []
+            for task in scope:
+                groups = _by_label(runs, task)
+                if label in groups and baseline in groups:
+                    xs.append(groups[label])
+                    ys.append(groups[baseline])
+            if not xs or (len(scope) > 1 and len(xs) < 2):
+                continue
+            cells = [_prob(*stats.probability_of_improvement_ci(
+                [[r[m] for r in rs] for rs in xs], [[r[m] for r in rs] for rs in ys], reps=reps))
+                for m, _ in SCORES]
+            where = scope[0] if len(scope) == 1 else f"{len(xs)} tasks"
+            rows.append([where, f"P({label} > {baseline})", *cells])
+    if not rows:
+        return ""
+    return markdown_table(["task", "probability of improvement",
+                           *[f"{n} [95 % CI]" for _, n in SCORES]], rows)
+
+
+def _prob(point: float, lo: float, hi: float) -> str:
+    return f"{point:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+IGNORED_CONFIG = {"run", "label", "seed", "agent.stage_cache", "loop.progress"}
+
+
+def _flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k in ("loop", "agent", "env"):
+            out.update(_flat_config(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_difference(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The settings where two run configs differ (run id, label, seed, stage cache and
+    progress bar aside): {dotted name: (a's, b's)}."""
+    fa, fb = _flat_config(a), _flat_config(b)
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
+            if k not in IGNORED_CONFIG and fa.get(k) != fb.get(k)}
+
+
+def _variants(runs: list[dict[str, Any]], reference: str) -> dict[str, dict[str, tuple]]:
+    """Each DUAL label's settings that differ from the reference label's (same algo)."""
+    ref = next((r for r in runs if run_label(r) == reference), None)
+    if ref is None or ref.get("algo") != "dual":
+        return {}
+    out = {}
+    for label, rs in _by_label(runs).items():
+        if label != reference and rs[0].get("algo") == "dual":
+            diff = config_difference(rs[0]["config"], ref["config"])
+            diff.pop("task", None)
+            diff = {k: v for k, v in diff.items() if not k.startswith("env.")}
+            if diff:
+                out[label] = diff
+    return out
+
+
+def _mean_se_cell(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean, se = mean_se(values)
+    return f"{mean:.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}")
+
+
+def ablation_table(runs: list[dict[str, Any]], reference: str = "dual") -> str:
+    """Tab. 4's shape: the reference DUAL and each DUAL variant (its changed settings named),
+    online-mean score per task, mean ± s.e., and the paired difference to the reference."""
+    variants = _variants(runs, reference)
+    if not variants:
+        return ""
+    tasks = sorted({r["task"] for r in runs})
+    rows = []
+    for label in [reference, *sorted(variants)]:
+        changed = ", ".join(f"{k.split('.', 1)[-1]} = {v[0]}" for k, v in
+                            variants.get(label, {}).items()) or "the reference"
+        cells = []
+        for task in tasks:
+            rs = _by_label(runs, task).get(label, [])
+            cell = _mean_se_cell([r["online_mean_score"] for r in rs])
+            d = paired(runs, task, label, reference, "online_mean_score") \
+                if label != reference else None
+            if d is not None:
+                cell += f" ({d[0]:+.1f}" + ("" if math.isnan(d[1]) else f" ± {d[1]:.1f}") + ")"
+            cells.append(cell)
+        rows.append([label, changed, *cells])
+    return markdown_table(["method", "changed settings", *tasks], rows)
+
+
+def shift_weight_table(runs: list[dict[str, Any]], reference: str = "dual") -> str:
+    """Tab. 5's shape: online-mean score per task against λ_shift, over the DUAL runs that
+    differ from the reference in λ_shift alone (the reference's own λ included)."""
+    variants = _variants(runs, reference)
+    ref = next((r for r in runs if run_label(r) == reference), None)
+    members = {label: diff["agent.shift_weight"][0] for label, diff in variants.items()
+               if set(diff) == {"agent.shift_weight"}}
+    if not members or ref is None:
+        return ""
+    members[reference] = ref["config"]["agent"]["shift_weight"]
+    weights = sorted(set(members.values()))
+    rows = []
+    for task in sorted({r["task"] for r in runs}):
+        groups = _by_label(runs, task)
+        cells = []
+        for w in weights:
+            values = [r["online_mean_score"] for label, lw in members.items() if lw == w
+                      for r in groups.get(label, [])]
+            cells.append(_mean_se_cell(values))
+        rows.append([task, *cells])
+    return markdown_table(["task", *[f"λ_shift = {w:g}" for w in weights]], rows)
+
+
+def _budget(runs: list[dict[str, Any]]) -> str:
+    budgets = sorted({(r.get("offline_steps"), r.get("online_steps")) for r in runs},
+                     key=str)
+    return "; ".join(f"{a} offline + {b} online steps" for a, b in budgets)
+
+
+def build_page(runs: list[dict[str, Any]], baseline: str | None, reference: str,
+               curves: dict[str, str], reps: int, order: list[str] | None = None) -> str:
+    """The generated part of a results page (Markdown)."""
+    labels = sorted({run_label(r) for r in runs})
+    order = order or []
+    if baseline is None:
+        baseline = next((x for x in ("dual", "iql") if x in labels), labels[0])
+    order = [baseline, *[x for x in order if x != baseline]]
+    blocks = [  # paragraphs and tables, one blank line between them
+        f"{len(runs)} runs: {len(labels)} methods on {len({r['task'] for r in runs})} task(s); "
+        f"{_budget(runs)}. Scores are those of the online environment (offline: the last "
+        "offline evaluation; online mean: the mean of the online evaluations, the paper's "
+        "metric; final: the last evaluation).",
+        "## Mean ± standard error over seeds", table(runs, order),
+        "## Interquartile mean, 95 % stratified-bootstrap confidence intervals",
+        f"IQM: the mean of the middle 50 % of the runs; CI: percentile, {reps} bootstrap "
+        "samples of the runs within each task (seed 0).", iqm_table(runs, order, reps),
+    ]
+    if paired_text := paired_table(runs, baseline, order):
+        blocks += ["## Paired differences to the baseline",
+                   "Per-seed differences on the seeds both methods ran, mean ± s.e.",
+                   paired_text]
+    if poi := improvement_table(runs, baseline, order, reps):
+        blocks += ["## Probability of improvement",
+                   "P(X > Y): the chance that a run of X scores above a run of Y (ties count "
+                   "one half), averaged over tasks; CI: runs of X and Y resampled "
+                   "independently within each task.", poi]
+    if ablations := ablation_table(runs, reference):
+        blocks += ["## Ablations (Tab. 4 shape)",
+                   f"Online-mean score, mean ± s.e. over seeds (paired difference to "
+                   f"`{reference}` in brackets).", ablations]
+    if lambdas := shift_weight_table(runs, reference):
+        blocks += ["## λ_shift (Tab. 5 shape)", "Online-mean score, mean ± s.e. over seeds.",
+                   lambdas]
+    if diag := diagnostics_table(runs, order):
+        blocks += ["## Acting diagnostics", "Mean over the online evaluations of all seeds.",
+                   diag]
+    if learn := diagnostics_table(runs, order, keys=LEARNING):
+        blocks += ["## Learning diagnostics", "Mean over the online evaluations of all seeds.",
+                   learn]
+    if curves:
+        blocks += ["## Learning curves",
+                   "Mean over seeds with a 95 % bootstrap band; dashed: the switch to online; "
+                   "dotted: the optimum where the task knows it."]
+        blocks += [f"![learning curves, {t}]({name})" for t, name in curves.items()]
+    return "\n\n".join(b.strip("\n") for b in blocks) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dualrl.experiments.report")
-    parser.add_argument("runs", nargs="+", help="run directories (searched recursively)")
-    parser.add_argument("--out", default=None, help="Markdown file to write")
+    parser = argparse.ArgumentParser(prog="dualrl report",
+                                     description="results page from run directories")
+    parser.add_argument("runs", nargs="+", help="folders searched for run directories")
+    parser.add_argument("--out", default=None,
+                        help="Markdown page to write; its text above '<!-- table -->' is kept")
     parser.add_argument("--title", default="Results")
-    parser.add_argument("--plot", default=None, help="also write learning curves (PNG) here")
-    parser.add_argument("--note", default="", help="a paragraph (e.g. the budget) to include")
+    parser.add_argument("--baseline", default=None,
+                        help="method the others are compared with (default: dual, else iql)")
+    parser.add_argument("--reference", default="dual",
+                        help="the DUAL label the ablation and λ_shift tables vary from")
+    parser.add_argument("--order", nargs="*", default=None, help="method order in tables")
+    parser.add_argument("--no-plots", action="store_true", help="skip the learning curves")
+    parser.add_argument("--reps", type=int, default=10_000, help="bootstrap samples")
     args = parser.parse_args(argv)
     runs = find_runs(args.runs)
     if not runs:
-        raise SystemExit(f"no summary.json under {' '.join(args.runs)}")
+        print(f"dualrl report: no run directories (summary.json) under {' '.join(args.runs)}",
+              file=sys.stderr)
+        return 2
     tasks = sorted({r["task"] for r in runs})
-    pngs = {}
-    if args.plot:  # one PNG per task: NAME.png, or NAME_<task>.png for several tasks
-        png = Path(args.plot)
-        pngs = {t: png if len(tasks) == 1 else png.with_name(f"{png.stem}_{t}{png.suffix}")
-                for t in tasks}
-    text = "\n".join([
-        f"# {args.title}", "",
-        "Mean ± standard error over seeds. offline_score: last offline evaluation, run in the "
-        "online environment; online_mean_score: mean of the online evaluations (the paper's "
-        "metric); final_score: last evaluation; best_score: best evaluation.", "",
-        *([args.note, ""] if args.note else []),
-        table(runs), "",
-        *(["Online acting diagnostics (mean over the online evaluations of all seeds):", "",
-           diag, ""] if (diag := diagnostics_table(runs)) else []),
-        *(["Learning diagnostics (mean over the online evaluations of all seeds; README: "
-           "\"Diagnostics in every evaluation record\"):", "", learn, ""]
-          if (learn := diagnostics_table(runs, keys=LEARNING)) else []),
-        *[f"![learning curves, {t}]({p.name})\n" for t, p in pngs.items()],
-        "Generated by `python -m dualrl.experiments.report` from: "
-        + ", ".join(sorted({r["run_dir"] for r in runs})), "",
-    ])
-    if pngs:
+    curves = {}
+    if args.out and not args.no_plots:
         from dualrl.experiments.plots import plot_learning_curves
 
-        for task, png in pngs.items():
+        page = Path(args.out)
+        for task in tasks:
+            png = page.with_name(f"{page.stem}_{task}.png")
             dirs = [r["run_dir"] for r in runs if r["task"] == task]
-            plot_learning_curves(dirs, png, task, offline_steps=runs[0].get("offline_steps"))
+            steps = {r.get("offline_steps") for r in runs if r["task"] == task}
+            plot_learning_curves(dirs, png, task, offline_steps=min(steps, default=None),
+                                 band="bootstrap")
+            curves[task] = png.name
+    text = build_page(runs, args.baseline, args.reference, curves, args.reps, args.order)
     if args.out:
-        Path(args.out).write_text(text)
-    print(text)
+        page = Path(args.out)
+        if not page.exists():
+            text_page = f"# {args.title}\n\n"
+            page.write_text(text_page)
+        write_generated_section(page, text)
+        print(f"dualrl report: {len(runs)} runs -> {page}")
+    else:
+        print(text)
     return 0
 
 
