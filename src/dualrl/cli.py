@@ -490,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     from dualrl.data.dataset import DatasetError
     from dualrl.flags import ConfigError
     from dualrl.o2o.checkpoint import CheckpointError
+    from dualrl.o2o.loggers import LoggerError
     from dualrl.o2o.loop import DivergenceError
     from dualrl.o2o.rundir import RunDirError
     from dualrl.utils import enable_compilation_cache
@@ -503,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(str(e), file=sys.stderr)
         return 2
-    except (DatasetError, CheckpointError, RunDirError, FileExistsError,
+    except (DatasetError, CheckpointError, RunDirError, LoggerError, FileExistsError,
             FileNotFoundError) as e:
         if debug:
             raise

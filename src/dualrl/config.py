@@ -49,6 +49,8 @@ class LoopConfig:
     reward_normalization: str = "none"
     normalize_obs: bool = True
     progress: bool = True
+    # besides metrics.jsonl (always): "tensorboard" and/or "wandb" (dualrl.o2o.loggers)
+    loggers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Values the loop cannot run with (0 would divide by zero, hang or index nothing).
@@ -66,6 +68,12 @@ class LoopConfig:
         if not 0.0 <= self.explore_epsilon <= 1.0:
             raise ValueError("explore_epsilon (--explore-epsilon) must be in [0, 1], got "
                              f"{self.explore_epsilon}")
+        from dualrl.o2o.loggers import LOGGER_NAMES
+
+        unknown = sorted(set(self.loggers) - set(LOGGER_NAMES))
+        if unknown:
+            raise ValueError(f"loggers (--loggers): unknown {', '.join(unknown)}; valid: "
+                             f"{', '.join(LOGGER_NAMES)}")
         ratio = self.online_ratio
         if ratio is not None and not 0.0 <= ratio <= 1.0:
             raise ValueError(

@@ -35,6 +35,7 @@ from dualrl.envs.registry import find_dataset_file, get_task
 from dualrl.o2o.agent import ActContext, Agent, step_noise
 from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dualrl.o2o.evaluation import Evaluator
+from dualrl.o2o.loggers import Logger, check_available, make_loggers
 from dualrl.o2o.rundir import RunDir, RunDirError, RunExistsError, new_run_id
 
 # Independent key streams, one per purpose (fold_in constants).
@@ -160,6 +161,7 @@ class O2ORun:
                                               self.loop.online_window, self.loop.online_warmup,
                                               self.one_hot_actions)
         self._evaluators: dict[str, Evaluator] = {}
+        self._loggers: list[Logger] = []  # the optional ones (LoopConfig.loggers), while run()
 
     # ----------------------------------------------------------- run directory
     @classmethod
@@ -282,11 +284,19 @@ class O2ORun:
         hold its lock throughout, or continue the one `resume` locked."""
         if self.run_dir is None:
             return self._run()
+        check_available(self.loop.loggers)
         if not self.run_dir.lock.held:
             self.run_dir.create({**self.config.to_dict(), "run": self._run_record()})
         try:
+            resume_step = self.progress.records[-1]["total_step"] + 1 \
+                if self.progress.records else None
+            self._loggers = make_loggers(self.loop.loggers, self.run_dir.path, self.run_id,
+                                         self.config.to_dict(), resume_step)
             return self._run()
         finally:
+            for logger in self._loggers:
+                logger.close()
+            self._loggers = []
             self.run_dir.close()
 
     def _run(self) -> dict[str, Any]:
@@ -474,6 +484,8 @@ class O2ORun:
         p.train_episodes, p.train_return_sum, p.train_success_sum = 0, 0.0, 0.0
         if self.run_dir is not None:
             self.run_dir.append_metrics(record)
+        for logger in self._loggers:
+            logger.log(record)
         return record
 
     def _learning_diagnostics(self, phase: str) -> dict[str, Any]:
