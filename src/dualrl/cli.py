@@ -2,6 +2,7 @@
 
     dualrl train --algo iql --task frozenlake-shift --seed 0 --preset quick --out DIR
     dualrl train --out DIR --resume      (the original flags may be repeated; they must match)
+    dualrl train --seed 0 --vmap-seeds 5 --out DIR   (5 seeds as one vmapped program)
     dualrl demo
     dualrl sweep SPEC.yaml [--ray auto]  (tasks × methods × seeds; see experiments/)
     dualrl report RUNS_DIR --out PAGE.md (tables with IQM and bootstrap CIs, curves)
@@ -65,6 +66,9 @@ def cmd_train(argv: list[str]) -> int:
     if known.resume:
         if known.out is None:
             raise CLIError("dualrl train: --resume needs --out DIR (the run to continue)")
+        if known.vmap_seeds is not None:
+            raise CLIError("dualrl train: --resume continues one seed's run: "
+                           "dualrl train --out DIR/seed<k> --resume")
         run_dir = RunDir(known.out)
         if run_dir.exists():  # compare before loading anything; the run re-reads it locked
             check_resume_flags(argv, run_dir.read_json("config.json"),
@@ -75,10 +79,28 @@ def cmd_train(argv: list[str]) -> int:
         if known.accept_data_change:
             raise CLIError("dualrl train: --accept-data-change only applies with --resume")
         config, known = build_train_config(argv)
+        if known.vmap_seeds is not None:
+            return _train_vmapped(config, known.vmap_seeds, known.out)
         summary = train(config, known.out)
     print(format_table([summary]))
     if known.out:
         print(f"run directory: {known.out}")
+    return 0
+
+
+def _train_vmapped(config: Any, n: int, out: str | None) -> int:
+    """`--vmap-seeds N`: seeds seed..seed+N-1 as one vmapped program, run directories
+    OUT/seed<k> (each resumable on its own with --resume)."""
+    from dualrl.o2o.vmapped import train_seeds
+
+    if n < 1:
+        raise CLIError("dualrl train: --vmap-seeds must be at least 1")
+    seeds = list(range(config.seed, config.seed + n))
+    outs = [None if out is None else Path(out) / f"seed{s}" for s in seeds]
+    summaries = train_seeds(config, seeds, outs)
+    print(format_table(summaries))
+    if out:
+        print(f"run directories: {out}/seed{{{seeds[0]}..{seeds[-1]}}}")
     return 0
 
 

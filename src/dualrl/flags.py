@@ -106,7 +106,7 @@ def expand_ablation_flags(argv: list[str]) -> list[str]:
 
 
 TRAIN_OPTIONS = ["--task", "--algo", "--seed", "--preset", "--dataset", "--out", "--resume",
-                 "--accept-data-change"]
+                 "--accept-data-change", "--vmap-seeds"]
 TRAIN_DEFAULTS = {"task": "frozenlake-shift", "algo": "iql", "seed": 0, "preset": "cpu"}
 
 
@@ -122,6 +122,7 @@ def parse_train_options(argv: list[str], prog: str = "dualrl train"
     base.add_argument("--out", default=None)
     base.add_argument("--resume", action="store_true")
     base.add_argument("--accept-data-change", action="store_true")
+    base.add_argument("--vmap-seeds", type=int, default=None)
     base.add_argument("-h", "--help", action="store_true")
     return base.parse_known_args(expand_ablation_flags(argv))
 

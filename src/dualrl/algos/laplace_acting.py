@@ -65,9 +65,12 @@ class LaplaceActing:
 
     def on_online_step(self, state: Any, step: int, buffer: Any, buffer_state: BufferState,
                        key: jax.Array) -> Any:
-        if self.laplace_enabled() and step % self.config.refit_every == 0:
+        if self.online_step_hook_due(step):
             return self.refit(state, buffer_state, jax.random.fold_in(key, step))
         return state
+
+    def online_step_hook_due(self, step: int) -> bool:
+        return self.laplace_enabled() and step % self.config.refit_every == 0
 
     def diagnostics(self, state: Any) -> dict[str, float]:
         if not self.laplace_enabled():

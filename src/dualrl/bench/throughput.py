@@ -180,6 +180,65 @@ def bench_online_loop(n_steps: int, hidden: tuple[int, ...] = (256, 256),
     }
 
 
+def bench_vmapped_seeds(n_seeds: int, offline_steps: int, online_steps: int,
+                        repeats: int) -> dict[str, Any]:
+    """IQL on frozenlake-shift at the cpu preset, `n_seeds` seeds: one after another (each
+    a separate run, as `dualrl train` makes them; the persistent compile cache on) against
+    one vmapped program (`--vmap-seeds`), interleaved over repeats; wall time of the whole
+    runs, compilation and evaluation included."""
+    import dataclasses
+
+    from dualrl.flags import build_train_config
+    from dualrl.o2o.loop import train
+    from dualrl.o2o.vmapped import train_seeds
+    from dualrl.utils import enable_compilation_cache
+
+    enable_compilation_cache()
+    config, _ = build_train_config([
+        "--algo", "iql", "--task", "frozenlake-shift", "--preset", "cpu", "--offline-steps",
+        str(offline_steps), "--online-steps", str(online_steps), "--eval-every",
+        str(max(offline_steps, online_steps)), "--progress", "false"])
+    seeds = list(range(n_seeds))
+    times: dict[str, list[float]] = {"sequential": [], "vmapped": []}
+    scores: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        seq = [train(dataclasses.replace(config, seed=s)) for s in seeds]
+        times["sequential"].append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        vm = train_seeds(config, seeds)
+        times["vmapped"].append(time.perf_counter() - t0)
+        scores = {"sequential": [x["final_score"] for x in seq],
+                  "vmapped": [x["final_score"] for x in vm]}
+    seq_s, vm_s = float(np.median(times["sequential"])), float(np.median(times["vmapped"]))
+    return {"n_seeds": n_seeds, "offline_steps": offline_steps, "online_steps": online_steps,
+            "repeats": repeats, "eval_episodes": config.loop.eval_episodes,
+            "sequential_seconds": seq_s, "vmapped_seconds": vm_s,
+            "vmapped_speedup": seq_s / vm_s, "all_seconds": times,
+            "final_scores": scores}
+
+
+def _vmapped_lines(v: dict[str, Any] | None) -> list[str]:
+    if v is None:
+        return []
+    return [
+        f"{v['n_seeds']} seeds of IQL on `frozenlake-shift` (cpu preset; {v['offline_steps']} "
+        f"offline updates + {v['online_steps']} online steps, 3 evaluations of "
+        f"{v['eval_episodes']} episodes each), whole runs including compilation, median of "
+        f"{v['repeats']} interleaved repeats (measured {v.get('date', '')}):",
+        "",
+        "| mode | seconds |",
+        "|---|---:|",
+        f"| {v['n_seeds']} separate runs, one after another | {v['sequential_seconds']:.1f} |",
+        f"| one vmapped program (`--vmap-seeds {v['n_seeds']}`) | {v['vmapped_seconds']:.1f} |",
+        f"| ratio sequential / vmapped | {v['vmapped_speedup']:.2f}× |",
+        "",
+        "Final scores of the same seeds both ways (equal up to float summation order): "
+        f"sequential {v['final_scores']['sequential']}, vmapped {v['final_scores']['vmapped']}.",
+        "",
+    ]
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     u, o = result["updates"], result["online"]
     return "\n".join([
@@ -223,6 +282,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             ]),
             "",
         ]),
+        *_vmapped_lines(result.get("vmapped_seeds")),
         "Reproduce: `python benchmarks/throughput.py --out docs/results/throughput.json "
         "--md docs/results/throughput.md`.",
         "",
@@ -237,7 +297,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--online-steps", type=int, default=2000)
     parser.add_argument("--hidden", default="256,256")
+    parser.add_argument("--vmap-seeds", type=int, default=5)
+    parser.add_argument("--vmap-steps", type=int, default=3000,
+                        help="online steps of each seed in the vmapped-seeds benchmark")
+    parser.add_argument("--only", choices=("all", "vmapped-seeds"), default="all",
+                        help="vmapped-seeds: only that benchmark, merged into --out's JSON")
     args = parser.parse_args(argv)
+    if args.only == "vmapped-seeds":
+        result = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+        result["vmapped_seeds"] = bench_vmapped_seeds(args.vmap_seeds, 2000, args.vmap_steps,
+                                                      args.repeats)
+        result["vmapped_seeds"]["date"] = time.strftime("%Y-%m-%d")
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        if args.md and "updates" in result:
+            Path(args.md).write_text(to_markdown(result))
+        print(json.dumps(result["vmapped_seeds"], indent=2))
+        return 0
     hidden = tuple(int(x) for x in args.hidden.split(","))
     result = {
         "benchmark": "throughput",
@@ -248,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         "updates": bench_updates(args.updates, args.repeats, hidden),
         "online": bench_online_loop(args.online_steps, hidden),
         "dual": bench_dual_vs_iql(args.updates // 2, args.repeats),
+        "vmapped_seeds": bench_vmapped_seeds(args.vmap_seeds, 2000, args.vmap_steps,
+                                             args.repeats) | {"date": time.strftime("%Y-%m-%d")},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -100,8 +100,15 @@ class Agent:
     def on_online_step(self, state: AgentState, step: int, buffer: Any, buffer_state: Any,
                        key: jax.Array) -> AgentState:
         """Called after every online environment step (before the next action). Pure-Python
-        cheap by default; derive per-step randomness as fold_in(key, step)."""
+        cheap by default; derive per-step randomness as fold_in(key, step). An agent that
+        overrides it overrides `online_step_hook_due` too."""
         return state
+
+    def online_step_hook_due(self, step: int) -> bool:
+        """Whether `on_online_step` may change the state after online step `step` (the
+        vmapped seeds call the hook only then); True at every step for an agent that
+        overrides the hook without saying when it acts."""
+        return type(self).on_online_step is not Agent.on_online_step
 
 
 def actor_critic_acting_view(state: Any) -> Any:

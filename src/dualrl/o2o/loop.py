@@ -567,11 +567,11 @@ def _sampled_update(agent: Agent, buffer_state, batch_size: int, online_ratio: f
     return body
 
 
-def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
-                      online_window: int = 0, online_warmup: int = 0):
-    """n updates in one compiled call; the key of update t is fold_in(key, t)."""
+def train_chunk_fn(agent: Agent, batch_size: int, online_ratio: float | None,
+                   online_window: int = 0, online_warmup: int = 0):
+    """n updates as one `lax.scan` (not jitted: `_make_train_chunk` jits it, the vmapped
+    seeds vmap it first); the key of update t is fold_in(key, t)."""
 
-    @partial(jax.jit, static_argnums=4, donate_argnums=0)
     def train_chunk(state, buffer_state, start, key, n):
         body = _sampled_update(agent, buffer_state, batch_size, online_ratio, key,
                                online_window, online_warmup)
@@ -581,12 +581,19 @@ def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
     return train_chunk
 
 
-def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
-                      online_window: int = 0, online_warmup: int = 0, one_hot: bool = False):
-    """Store one transition, run `utd` updates and prepare the next action's context (the
-    agent's next-observation prediction, the next step's noise), in one compiled call."""
+def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
+                      online_window: int = 0, online_warmup: int = 0):
+    """n updates in one compiled call."""
+    return jax.jit(train_chunk_fn(agent, batch_size, online_ratio, online_window,
+                                  online_warmup), static_argnums=4, donate_argnums=0)
 
-    @partial(jax.jit, donate_argnums=(0, 1, 5))
+
+def online_step_fn(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
+                   online_window: int = 0, online_warmup: int = 0, one_hot: bool = False):
+    """Store one transition, run `utd` updates and prepare the next action's context (the
+    agent's next-observation prediction, the next step's noise); not jitted (see
+    `_make_online_step`)."""
+
     def online_step(state, buffer_state, transition: Transition, t, key, acc, act_info,
                     norm_obs, action, act_key):
         act_info = {**act_info,
@@ -605,6 +612,13 @@ def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None,
         return state, buffer_state, acc, predicted, step_noise(act_key, t + 1, action.shape)
 
     return online_step
+
+
+def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
+                      online_window: int = 0, online_warmup: int = 0, one_hot: bool = False):
+    """`online_step_fn` in one compiled call."""
+    return jax.jit(online_step_fn(agent, batch_size, online_ratio, utd, online_window,
+                                  online_warmup, one_hot), donate_argnums=(0, 1, 5))
 
 
 def _explore_with_floor(agent: Agent, epsilon: float, low: np.ndarray, high: np.ndarray,
