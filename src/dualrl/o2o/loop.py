@@ -325,6 +325,11 @@ class O2ORun:
             self._checkpoint("offline-final")
         self._online_phase(bar, start)
         bar.close()
+        return self._finish(start)
+
+    def _finish(self, start: float) -> dict[str, Any]:
+        """The final checkpoint and summary.json."""
+        p = self.progress
         p.wall_seconds = time.perf_counter() - start
         p.phase = "done"
         self._checkpoint("final")

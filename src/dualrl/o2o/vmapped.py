@@ -164,17 +164,7 @@ class VmappedRuns:
             run.progress.wall_seconds = time.perf_counter() - start
             run._checkpoint("offline-final")
         self._online_phase(start)
-        summaries = []
-        for run in self.runs:
-            p = run.progress
-            p.wall_seconds = time.perf_counter() - start
-            p.phase = "done"
-            run._checkpoint("final")
-            summary = run.summary()
-            if run.run_dir is not None:
-                run.run_dir.write_json("summary.json", summary)
-            summaries.append(summary)
-        return summaries
+        return [run._finish(start) for run in self.runs]
 
     def _offline_phase(self, start: float) -> None:
         loop = self.loop
