@@ -59,7 +59,10 @@ def plot_learning_curves(run_dirs: list[str | Path], out: str | Path, title: str
 
     run_dirs = [Path(d) for d in run_dirs]
     curves = load_curves(run_dirs)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    many = len(curves) > 4  # the legend goes beside the axes, not over the curves
+    fig, ax = plt.subplots(figsize=(9.6, 4.8) if many else (6.4, 4.0))
+    if len(curves) > 10:  # tab10 would repeat colours
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     optimum = optimum_score(run_dirs)
     if optimum is not None:
         ax.axhline(optimum, color="black", ls=":", lw=1,
@@ -83,7 +86,10 @@ def plot_learning_curves(run_dirs: list[str | Path], out: str | Path, title: str
     ax.set_xlabel("step (offline gradient steps, then online environment steps)")
     ax.set_ylabel("score (online environment)")
     ax.set_title(title)
-    ax.legend()
+    if many:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend()
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
