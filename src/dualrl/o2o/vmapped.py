@@ -148,8 +148,10 @@ class VmappedRuns:
 
     def _run(self) -> list[dict[str, Any]]:
         start = time.perf_counter()
-        for run in self.runs:  # per seed: e.g. DUAL's planner and student stages
-            run.agent_state = self.agent.on_phase_start(
+        # per seed, with the seed's own agent (its stage folder): e.g. DUAL's planner and
+        # student stages
+        for run in self.runs:
+            run.agent_state = run.agent.on_phase_start(
                 run.agent_state, "offline", run.buffer, run.buffer_state,
                 jax.random.fold_in(run.key, _PRETRAIN))
             run.progress.pretrained = True
@@ -158,7 +160,7 @@ class VmappedRuns:
         self._offline_phase(start)
         for run in self.runs:
             run.progress.phase = "online"
-            run.agent_state = self.agent.on_phase_start(
+            run.agent_state = run.agent.on_phase_start(
                 run.agent_state, "online", run.buffer, run.buffer_state,
                 jax.random.fold_in(run.key, _HOOK))
             run.progress.wall_seconds = time.perf_counter() - start
