@@ -85,6 +85,19 @@ def _sort_key(order: list[str] | None):
     return lambda item: (item[0][0], rank.get(item[0][1], len(rank)), item[0][1])
 
 
+def _mean_se_cell(values: list[float]) -> str:
+    """"mean ± s.e." (the mean alone for one value, "-" for none)."""
+    if not values:
+        return "-"
+    mean, se = mean_se(values)
+    return f"{mean:.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}")
+
+
+def _difference_cell(mean: float, se: float) -> str:
+    """A paired difference, signed: "+mean ± s.e."."""
+    return f"{mean:+.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}")
+
+
 def table(runs: list[dict[str, Any]], order: list[str] | None = None) -> str:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in runs:
@@ -92,14 +105,7 @@ def table(runs: list[dict[str, Any]], order: list[str] | None = None) -> str:
     head = "| task | method | seeds | " + " | ".join(METRICS) + " | budget (offline + online) |"
     lines = [head, "|" + "---|" * (len(METRICS) + 4)]
     for (task, algo), rs in sorted(groups.items(), key=_sort_key(order)):
-        cells = []
-        for m in METRICS:
-            vals = [r[m] for r in rs if r.get(m) is not None]
-            if not vals:
-                cells.append("-")
-                continue
-            mean, se = mean_se(vals)
-            cells.append(f"{mean:.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}"))
+        cells = [_mean_se_cell([r[m] for r in rs if r.get(m) is not None]) for m in METRICS]
         budget = f"{rs[0].get('offline_steps')} + {rs[0].get('online_steps')}"
         lines.append(f"| {task} | {algo} | {len(rs)} | " + " | ".join(cells) + f" | {budget} |")
     return "\n".join(lines)
@@ -215,7 +221,7 @@ def paired_table(runs: list[dict[str, Any]], baseline: str, order: list[str]) ->
                 if d is None:
                     break
                 mean, se, n = d
-                cells.append(f"{mean:+.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}"))
+                cells.append(_difference_cell(mean, se))
             if cells:
                 rows.append([task, f"{label} − {baseline}", str(n), *cells])
     if not rows:
@@ -295,11 +301,6 @@ def _variants(runs: list[dict[str, Any]], reference: str) -> dict[str, dict[str,
     return out
 
 
-def _mean_se_cell(values: list[float]) -> str:
-    if not values:
-        return "-"
-    mean, se = mean_se(values)
-    return f"{mean:.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}")
 
 
 def ablation_table(runs: list[dict[str, Any]], reference: str = "dual") -> str:
@@ -320,7 +321,7 @@ def ablation_table(runs: list[dict[str, Any]], reference: str = "dual") -> str:
             d = paired(runs, task, label, reference, "online_mean_score") \
                 if label != reference else None
             if d is not None:
-                cell += f" ({d[0]:+.1f}" + ("" if math.isnan(d[1]) else f" ± {d[1]:.1f}") + ")"
+                cell += f" ({_difference_cell(d[0], d[1])})"
             cells.append(cell)
         rows.append([label, changed, *cells])
     return markdown_table(["method", "changed settings", *tasks], rows)
@@ -439,9 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     text = build_page(runs, args.baseline, args.reference, curves, args.reps, args.order)
     if args.out:
         page = Path(args.out)
-        if not page.exists():
-            text_page = f"# {args.title}\n\n"
-            page.write_text(text_page)
+        if not page.exists():  # a new page: its title above the generated part
+            page.write_text(f"# {args.title}\n\n")
         write_generated_section(page, text)
         print(f"dualrl report: {len(runs)} runs -> {page}")
     else:

@@ -35,6 +35,7 @@ from typing import Any
 
 from dualrl.experiments.spec import Run, SpecError, SweepSpec, load_spec
 from dualrl.experiments.worker import PARENT_ENV
+from dualrl.o2o.checkpoint import atomic_write_text
 
 
 def worker_command(run: Run) -> list[str]:
@@ -188,9 +189,7 @@ class Sweep:
                 "runs": {k: {"state": s.state, "attempts": s.attempts, "errors": s.errors,
                              "seconds": s.seconds, "log": str(self.log_file(self.runs[k]))}
                          for k, s in self.states.items()}}
-        tmp = self.status_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.status_file)
+        atomic_write_text(self.status_file, json.dumps(data, indent=2) + "\n")
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(("done", "running", "failed", "pending"), 0)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dualrl.flags import ConfigError, build_train_config
+from dualrl.o2o.checkpoint import atomic_write_text
 
 # the sweep (or Ray task) that started this process: the run dies with it
 PARENT_ENV = "DUALRL_SWEEP_PARENT"
@@ -55,9 +56,7 @@ def label_run(out: Path, label: str) -> None:
         record = json.loads(path.read_text())
         if record.get("label") != label:
             record["label"] = label
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
-            tmp.replace(path)
+            atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def run_one(out: str | Path, label: str, argv: list[str]) -> dict[str, Any]:

@@ -75,6 +75,13 @@ class Progress:
     train_return_sum: float = 0.0
     train_success_sum: float = 0.0
 
+    def end_episode(self, episode_return: float, success: bool) -> None:
+        """An online training episode ended."""
+        self.online_episode += 1
+        self.train_episodes += 1
+        self.train_return_sum += episode_return
+        self.train_success_sum += float(success)
+
 
 def prepare_dataset(config: TrainConfig, env: gym.Env) -> Dataset:
     """The offline data: `--dataset PATH` when given, else the task's own generator, else the
@@ -401,15 +408,8 @@ class O2ORun:
             context = ActContext(predicted, np.array([first]), noise)
             action, info = self._explore(self.agent.acting_view(self.agent_state), norm_obs,
                                          act_key, np.int32(t), context)
-            action = np.asarray(action)[0]
-            if self.one_hot_actions:  # the move is the argmax of the UNCLIPPED sample:
-                # clipping first would tie every component above the bound (lowest index wins)
-                stored_action = np.zeros_like(action)
-                stored_action[int(np.argmax(action))] = 1.0
-                action = stored_action
-            else:
-                action = stored_action = np.clip(action, self.act_low, self.act_high)
-            next_obs, reward, terminated, truncated, step_info = env.step(action)
+            stored_action = self.executed_action(np.asarray(action)[0])
+            next_obs, reward, terminated, truncated, step_info = env.step(stored_action)
             episode_return += float(reward)
             episode_success |= bool(step_info.get("is_success", False))
             transition = self.buffer.make_transition(
@@ -429,10 +429,7 @@ class O2ORun:
             obs = next_obs
             if terminated or truncated:
                 obs = None
-                p.online_episode += 1
-                p.train_episodes += 1
-                p.train_return_sum += episode_return
-                p.train_success_sum += float(episode_success)
+                p.end_episode(episode_return, episode_success)
                 episode_return, episode_success = 0.0, False
             if p.online_step % loop.eval_every == 0 or p.online_step == loop.online_steps:
                 p.metric_sums = {k: float(v) for k, v in jax.device_get(acc).items()}
@@ -440,6 +437,16 @@ class O2ORun:
                 self._evaluate("online", start)
                 acc = {k: jnp.zeros((), jnp.float32) for k in acc}
         p.metric_sums = {k: float(v) for k, v in jax.device_get(acc).items()}
+
+    def executed_action(self, action: np.ndarray) -> np.ndarray:
+        """The action stepped and stored for a sampled one: one-hot moves are the argmax of
+        the UNCLIPPED sample (clipping first would tie every component above the bound, and
+        the lowest index would win); box actions are clipped to the space."""
+        if self.one_hot_actions:
+            move = np.zeros_like(action)
+            move[int(np.argmax(action))] = 1.0
+            return move
+        return np.clip(action, self.act_low, self.act_high)
 
     def _episode_seed(self, episode: int) -> int:
         return (self.config.seed * _EPISODE_SEED_OFFSET + episode) % (2**31 - 1)

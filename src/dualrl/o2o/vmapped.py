@@ -3,12 +3,13 @@
     summaries = train_seeds(config, seeds=[0, 1, 2, 3, 4], outs=[...])   # or:
     dualrl train --algo iql --task frozenlake-shift --seed 0 --vmap-seeds 5 --out DIR
 
-On CPU the small Frozen-Lake networks are dispatch-bound: one online step of one run is a
-handful of tiny compiled calls. Here the agent states, optimiser states, replay buffers and
-PRNG keys of the N seeds are stacked, and every compiled call of the loop (the offline update
-chunk, the exploring action, the store-and-update step) is `jax.vmap`ped over them, so N
-seeds cost about one dispatch. The environments are N gymnasium environments stepped side by
-side (Python), each reset with its own seed's episode seeds.
+The agent states, optimiser states, replay buffers and PRNG keys of the N seeds are stacked,
+and every compiled call of the loop (the offline update chunk, the exploring action, the
+store-and-update step) is `jax.vmap`ped over them: one dispatch for N seeds. The environments
+are N gymnasium environments stepped side by side (Python), each reset with its own seed's
+episode seeds. Where the updates are compute-bound (the cpu preset on 2 CPU cores:
+docs/results/throughput.md, 1.11x for 5 seeds) this saves little; it is the program a GPU
+would run N seeds with.
 
 Each seed's run is the separate run's, computation for computation: the same keys (folded
 from its seed and step), the same episode seeds, the same evaluation, its own run directory
@@ -16,8 +17,9 @@ from its seed and step), the same episode seeds, the same evaluation, its own ru
 stages, the Laplace fits) run per seed, unbatched. Checkpoints are taken per seed at that
 seed's own chunk / episode boundaries, in the separate run's format, so an interrupted seed
 resumes (`dualrl train --out DIR/seedK --resume`) exactly as a separate run would.
-Results equal N separate runs up to float summation order (vmapped kernels may fuse
-differently), which tests check on a small budget.
+Vmapped kernels sum in another order than single-seed ones: IQL's evaluations equal separate
+runs on the tests' budgets and drift apart over thousands of steps; DUAL's offline phase
+equals separate runs, its online moves drift within ~100 steps.
 """
 
 from __future__ import annotations
@@ -254,14 +256,8 @@ class VmappedRuns:
             actions = np.asarray(actions)[:, 0]
             stored, transitions, next_obs = [], [], []
             for i, run in enumerate(runs):
-                action = actions[i]
-                if run.one_hot_actions:
-                    stored_action = np.zeros_like(action)
-                    stored_action[int(np.argmax(action))] = 1.0
-                    action = stored_action
-                else:
-                    action = stored_action = np.clip(action, run.act_low, run.act_high)
-                o2, reward, terminated, truncated, step_info = run.env_online.step(action)
+                stored_action = run.executed_action(actions[i])
+                o2, reward, terminated, truncated, step_info = run.env_online.step(stored_action)
                 returns[i] += float(reward)
                 successes[i] |= bool(step_info.get("is_success", False))
                 transitions.append(run.buffer.make_transition(
@@ -288,10 +284,7 @@ class VmappedRuns:
                 obs[i] = o2
                 if done:
                     obs[i] = None
-                    p.online_episode += 1
-                    p.train_episodes += 1
-                    p.train_return_sum += returns[i]
-                    p.train_success_sum += float(successes[i])
+                    p.end_episode(float(returns[i]), bool(successes[i]))
                     returns[i], successes[i] = 0.0, False
                 if evaluate:
                     p.metric_sums = {k: float(v[i]) for k, v in sums.items()}
