@@ -78,10 +78,9 @@ def test_vmap_seeds_cli_writes_one_directory_per_seed(tmp_path, capsys):
 
 def test_vmapped_dual_seeds_pretrain_their_own_stages(tmp_path):
     """DUAL's planner / student stages run per seed, unbatched, each into its own run
-    directory (not the first seed's), so the offline phase equals the separate runs'. Online,
-    DUAL's posterior-mixture moves drift from the separate runs' within ~100 steps on this
-    budget (as IQL w LA's epistemic std does by ~1 %), so only the offline part is compared
-    to float tolerance."""
+    directory (not the first seed's), and the whole run, the Laplace sub-policies' online
+    moves included, equals the separate runs' (to float tolerance: the posterior draws are a
+    continuous function of the fitted precision, tests/uq/test_laplace.py)."""
     import sys
     from pathlib import Path
 
@@ -99,7 +98,5 @@ def test_vmapped_dual_seeds_pretrain_their_own_stages(tmp_path):
         assert (tmp_path / f"together{seed}" / "stages" / "planner" / "LATEST").exists()
         alone, together = _records(tmp_path / f"alone{seed}"), _records(
             tmp_path / f"together{seed}")
-        assert [(r["phase"], r["step"]) for r in alone] == [
-            (r["phase"], r["step"]) for r in together]
-        _assert_same_run([r for r in alone if r["phase"] == "offline"],
-                         [r for r in together if r["phase"] == "offline"])
+        _assert_same_run(alone, together)
+        assert any(r["phase"] == "online" and r["epistemic_std"] > 0 for r in together)

@@ -17,9 +17,9 @@ from its seed and step), the same episode seeds, the same evaluation, its own ru
 stages, the Laplace fits) run per seed, unbatched. Checkpoints are taken per seed at that
 seed's own chunk / episode boundaries, in the separate run's format, so an interrupted seed
 resumes (`dualrl train --out DIR/seedK --resume`) exactly as a separate run would.
-Vmapped kernels sum in another order than single-seed ones: IQL's evaluations equal separate
-runs on the tests' budgets and drift apart over thousands of steps; DUAL's offline phase
-equals separate runs, its online moves drift within ~100 steps.
+Vmapped kernels sum in another order than single-seed ones: IQL's and DUAL's evaluations
+equal separate runs on the tests' budgets (the Laplace draws are continuous in the fitted
+precision, so DUAL's sub-policies agree too) and drift apart over thousands of steps.
 """
 
 from __future__ import annotations

@@ -11,8 +11,12 @@ jittable; the precision is accumulated over the data in fixed-size chunks with `
 Numerics: with 10⁵ samples the data term's eigenvalues reach ~10⁶ while λ may be 10⁻⁴, a
 condition number float32 Cholesky cannot take (it returns NaN). The posterior is therefore
 kept as the eigendecomposition H_j = Q_j diag(e_j) Q_jᵀ (e clipped at 0), so that
-P_j⁻¹ = Q_j diag(1/(e_j + λ)) Q_jᵀ and a draw is Q_j diag((e_j + λ)^{-1/2}) ξ: exact and
-stable for any λ > 0.
+P_j⁻¹ = Q_j diag(1/(e_j + λ)) Q_jᵀ and a draw is P_j^{-1/2} ξ with the SYMMETRIC root
+Q_j diag((e_j + λ)^{-1/2}) Q_jᵀ: exact and stable for any λ > 0. The symmetric root, not
+Q_j diag(...) ξ alone: eigenvectors are defined only up to sign (and rotation inside
+near-equal eigenvalues), so the plain form turned a 1e-6 change of H into an unrelated draw
+(same law, correlation ~0 with the old one); the symmetric root is a continuous function of
+H, so the same key and nearly the same data give nearly the same sub-policies.
 """
 
 from __future__ import annotations
@@ -82,10 +86,12 @@ def log_marginal_likelihood(eigvals: jax.Array, w_map: jax.Array,
 
 def sample_weights(w_map: jax.Array, eigvecs: jax.Array, eigvals: jax.Array, lam,
                    key: jax.Array, m: int) -> jax.Array:
-    """M draws W_j = W_j^MAP + Q_j diag((e_j + λ)^{-1/2}) ξ (covariance P_j⁻¹): (M, F+1, K)."""
+    """M draws W_j = W_j^MAP + Q_j diag((e_j + λ)^{-1/2}) Q_jᵀ ξ (covariance P_j⁻¹), (M, F+1, K):
+    the symmetric root, invariant to the eigenvectors' signs and bases (module docstring)."""
     k_dims, d = eigvals.shape
     xi = jax.random.normal(key, (m, k_dims, d))
-    scaled = xi / jnp.sqrt(eigvals + lam)[None]  # (M, K, D)
+    rotated = jnp.einsum("kde,mkd->mke", eigvecs, xi)  # Q_jᵀ ξ
+    scaled = rotated / jnp.sqrt(eigvals + lam)[None]  # (M, K, D)
     x = jnp.einsum("kde,mke->mkd", eigvecs, scaled)
     return w_map[None] + jnp.swapaxes(x, 1, 2)
 
