@@ -155,3 +155,43 @@ def test_report_page_has_ablation_and_shift_weight_tables_and_regenerates_identi
 def test_report_with_no_runs_is_one_line(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run directories" in capsys.readouterr().err
+
+
+def test_report_pairs_last_evaluation_and_saved_records_remake_the_page(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    base = {"shift_weight": 0.5, "epistemic": True}
+    for seed in range(3):
+        _sweep_like(runs, "frozenlake-shift", "iql", seed, 30.0 + seed, base)
+        _sweep_like(runs, "frozenlake-shift", "dual", seed, 50.0 + seed, base)
+        _sweep_like(runs, "frozenlake-shift", "dual-rerun", seed, 47.0 + 2 * seed, base)
+        metrics = runs / "frozenlake-shift" / "dual" / f"seed{seed}" / "metrics.jsonl"
+        last = {"phase": "online", "step": 20, "total_step": 30, "score": 60.0,
+                "dp_success_policy": 90.0 + seed, "v_init": 0.5}
+        metrics.write_text(metrics.read_text() + json.dumps(last) + "\n")
+    page, again = tmp_path / "a.md", tmp_path / "b.md"
+    records = tmp_path / "records"
+    assert main([str(runs), "--out", str(page), "--reps", "200", "--baseline", "iql",
+                 "--pairs", "dual-rerun:dual", "--save-records", str(records)]) == 0
+    text = page.read_text()
+    assert "| frozenlake-shift | dual − iql | 3 | +0.0 ± 0.0 | +20.0 ± 0.0 |" in text
+    assert "| frozenlake-shift | dual-rerun − dual | 3 | +0.0 ± 0.0 | -2.0 ± 0.6 |" in text
+    assert "## At the last evaluation" in text
+    assert "| frozenlake-shift | dual | 91.0 ± 0.6 | 0.50 ± 0.00 |" in text
+    # online gain: online mean (50 + seed) − offline (10) per run
+    assert "| frozenlake-shift | dual | 3 | +41.0 ± 0.6 | +46.0 ± 0.6 | +46.0 ± 0.6 |" in text
+    assert "## Shift cost" not in text  # no run reports its data environment's score
+    # the saved records alone (no checkpoints) remake the same page, byte for byte
+    saved = sorted(p.relative_to(records).as_posix() for p in records.rglob("*") if p.is_file())
+    assert len(saved) == 27 and "frozenlake-shift/dual/seed2/metrics.jsonl" in saved
+    assert main([str(records), "--out", str(again), "--reps", "200", "--baseline", "iql",
+                 "--pairs", "dual-rerun:dual"]) == 0
+    assert again.read_text() == text.replace("a_frozenlake", "b_frozenlake")
+    assert again.with_name("b_frozenlake-shift.png").read_bytes() == \
+        page.with_name("a_frozenlake-shift.png").read_bytes()
+    # bad input: one line, nothing written
+    (records / "notes.txt").write_text("mine")
+    assert main([str(runs), "--save-records", str(records)]) == 2
+    assert "notes.txt" in capsys.readouterr().err
+    assert (records / "notes.txt").read_text() == "mine"
+    assert main([str(runs), "--pairs", "dual"]) == 2
+    assert "METHOD:REFERENCE" in capsys.readouterr().err

@@ -9,7 +9,12 @@ scores; their interquartile mean (IQM) with a 95 % stratified-bootstrap confiden
 several; every method's paired difference to the baseline on the seeds both ran; the
 probability that the method improves on the baseline; learning curves with 95 % bootstrap
 bands (PNG); the paper's ablation (Tab. 4) and λ_shift (Tab. 5) tables when such runs exist;
-the acting and learning diagnostics. A page's text above the `<!-- table -->` marker is kept;
+the online gain of each run over its own offline score, the cost of a dynamics shift to the
+offline policy, the acting and learning diagnostics, and where each run stands at its last
+evaluation.
+`--pairs A:B` adds paired differences beyond the baseline's; `--save-records DIR` keeps the
+runs' small files (config, metrics, summary) so the page can be remade after the run
+directories (checkpoints and all) are gone. A page's text above the `<!-- table -->` marker is kept;
 what follows is regenerated, byte-identical from the same runs (seeded bootstraps, PNGs
 without timestamps).
 """
@@ -85,12 +90,12 @@ def _sort_key(order: list[str] | None):
     return lambda item: (item[0][0], rank.get(item[0][1], len(rank)), item[0][1])
 
 
-def _mean_se_cell(values: list[float]) -> str:
+def _mean_se_cell(values: list[float], digits: int = 1) -> str:
     """"mean ± s.e." (the mean alone for one value, "-" for none)."""
     if not values:
         return "-"
     mean, se = mean_se(values)
-    return f"{mean:.1f}" + ("" if math.isnan(se) else f" ± {se:.1f}")
+    return f"{mean:.{digits}f}" + ("" if math.isnan(se) else f" ± {se:.{digits}f}")
 
 
 def _difference_cell(mean: float, se: float) -> str:
@@ -142,6 +147,95 @@ def diagnostics_table(runs: list[dict[str, Any]], order: list[str] | None = None
         cells = [f"{sum(vals[k]) / len(vals[k]):.3f}" if vals.get(k) else "-" for k in keys]
         lines.append(f"| {task} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def online_gain_table(runs: list[dict[str, Any]], order: list[str] | None = None) -> str:
+    """Does the online phase move the policy? Per run the online-mean, final and best scores
+    minus its own offline score (both in the online environment), mean ± s.e. over seeds."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        if r.get("offline_score") is not None and r.get("online_mean_score") is not None:
+            groups[(r["task"], run_label(r))].append(r)
+    rows = [[task, label, str(len(rs)),
+             *[_signed_mean_se_cell([r[k] - r["offline_score"] for r in rs
+                                     if r.get(k) is not None])
+               for k in ("online_mean_score", "final_score", "best_score")]]
+            for (task, label), rs in sorted(groups.items(), key=_sort_key(order))]
+    if not rows:
+        return ""
+    return markdown_table(["task", "method", "seeds", "online mean − offline",
+                           "final − offline", "best − offline"], rows)
+
+
+def shift_cost_table(runs: list[dict[str, Any]], order: list[str] | None = None) -> str:
+    """Tasks with a dynamics shift: the last offline policy in the data's environment and
+    in the shifted online one (the loop's offline_data_env_score and offline_score)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in runs:
+        if r.get("offline_data_env_score") is not None:
+            groups[(r["task"], run_label(r))].append(r)
+    rows = [[task, label, str(len(rs)),
+             *[_mean_se_cell([r[k] for r in rs]) for k in ("offline_data_env_score",
+                                                           "offline_score")],
+             _signed_mean_se_cell([r["offline_score"] - r["offline_data_env_score"]
+                                   for r in rs])]
+            for (task, label), rs in sorted(groups.items(), key=_sort_key(order))]
+    if not rows:
+        return ""
+    return markdown_table(["task", "method", "seeds", "offline policy, data's environment",
+                           "same policy, online environment", "shift cost"], rows)
+
+
+def _signed_mean_se_cell(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return _difference_cell(*mean_se(values))
+
+
+# where the run stands when it ends: the policy's exact success and value where the task has
+# DP (Frozen-Lake), the critic's value at the start state beside it
+AT_THE_END = ("dp_success_policy", "dp_success_greedy_q", "v_init", "dp_v_policy")
+
+
+def last_evaluation_table(runs: list[dict[str, Any]], order: list[str] | None = None,
+                          keys: tuple[str, ...] = AT_THE_END) -> str:
+    """Mean ± s.e. over seeds of each run's LAST evaluation record (empty without them)."""
+    groups: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
+        lambda: defaultdict(list))
+    for r in runs:
+        lines = (Path(r["run_dir"]) / "metrics.jsonl").read_text().splitlines()
+        last = json.loads(lines[-1]) if lines else {}
+        for k in keys:
+            if last.get(k) is not None:
+                groups[(r["task"], run_label(r))][k].append(float(last[k]))
+    keys = tuple(k for k in keys if any(k in v for v in groups.values()))
+    if not keys:
+        return ""
+    rows = [[task, label, *[_mean_se_cell(vals.get(k, []), 2 if k.startswith(("v_", "dp_v"))
+                                          else 1) for k in keys]]
+            for (task, label), vals in sorted(groups.items(), key=_sort_key(order))]
+    return markdown_table(["task", "method", *keys], rows)
+
+
+def save_records(runs: list[dict[str, Any]], dest: str | Path) -> Path:
+    """Copy each run's config.json, metrics.jsonl and summary.json (no checkpoints: a few kB
+    per run) to DEST/<task>/<label>/seed<N>, so a page can be regenerated from them
+    (`dualrl report DEST`) after the run directories are gone. Refuses a DEST that holds
+    files other than such records."""
+    dest = Path(dest)
+    names = ("config.json", "metrics.jsonl", "summary.json")
+    if dest.exists():
+        foreign = [p for p in dest.rglob("*") if p.is_file() and p.name not in names]
+        if foreign:
+            raise ValueError(f"{dest}: holds files that are not run records ({foreign[0]})")
+    for r in runs:
+        target = dest / r["task"] / run_label(r) / f"seed{r['seed']}"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            source = Path(r["run_dir"]) / name
+            if source.exists():
+                (target / name).write_bytes(source.read_bytes())
+    return dest
 
 
 GENERATED = "<!-- table -->"
@@ -208,22 +302,24 @@ def iqm_table(runs: list[dict[str, Any]], order: list[str], reps: int = 10_000) 
                                                       for _, name in SCORES]], rows)
 
 
-def paired_table(runs: list[dict[str, Any]], baseline: str, order: list[str]) -> str:
-    """method − baseline on the seeds both ran (mean ± s.e. of the per-seed differences)."""
+def paired_table(runs: list[dict[str, Any]], baseline: str, order: list[str],
+                 pairs: list[tuple[str, str]] = ()) -> str:
+    """method − baseline, then each (method, reference) of `pairs`, on the seeds both ran
+    (mean ± s.e. of the per-seed differences)."""
     rows = []
     for task in sorted({r["task"] for r in runs}):
-        for label in _order(_by_label(runs, task), order):
-            if label == baseline:
-                continue
+        comparisons = [(label, baseline) for label in _order(_by_label(runs, task), order)
+                       if label != baseline] + list(pairs)
+        for label, reference in comparisons:
             cells = []
             for metric, _ in SCORES:
-                d = paired(runs, task, label, baseline, metric)
+                d = paired(runs, task, label, reference, metric)
                 if d is None:
                     break
                 mean, se, n = d
                 cells.append(_difference_cell(mean, se))
             if cells:
-                rows.append([task, f"{label} − {baseline}", str(n), *cells])
+                rows.append([task, f"{label} − {reference}", str(n), *cells])
     if not rows:
         return ""
     return markdown_table(["task", "paired difference", "seeds", *[n for _, n in SCORES]],
@@ -357,7 +453,8 @@ def _budget(runs: list[dict[str, Any]]) -> str:
 
 
 def build_page(runs: list[dict[str, Any]], baseline: str | None, reference: str,
-               curves: dict[str, str], reps: int, order: list[str] | None = None) -> str:
+               curves: dict[str, str], reps: int, order: list[str] | None = None,
+               pairs: list[tuple[str, str]] = ()) -> str:
     """The generated part of a results page (Markdown)."""
     labels = sorted({run_label(r) for r in runs})
     order = order or []
@@ -374,15 +471,26 @@ def build_page(runs: list[dict[str, Any]], baseline: str | None, reference: str,
         f"IQM: the mean of the middle 50 % of the runs; CI: percentile, {reps} bootstrap "
         "samples of the runs within each task (seed 0).", iqm_table(runs, order, reps),
     ]
-    if paired_text := paired_table(runs, baseline, order):
+    if paired_text := paired_table(runs, baseline, order, pairs):
         blocks += ["## Paired differences to the baseline",
-                   "Per-seed differences on the seeds both methods ran, mean ± s.e.",
+                   "Per-seed differences on the seeds both methods ran, mean ± s.e."
+                   + (" The baseline's rows, then the pairs asked for." if pairs else ""),
                    paired_text]
     if poi := improvement_table(runs, baseline, order, reps):
         blocks += ["## Probability of improvement",
                    "P(X > Y): the chance that a run of X scores above a run of Y (ties count "
                    "one half), averaged over tasks; CI: runs of X and Y resampled "
                    "independently within each task.", poi]
+    if gain := online_gain_table(runs, order):
+        blocks += ["## Online gain",
+                   "Per run, the online scores minus its own offline score (both in the online "
+                   "environment), mean ± s.e. over seeds: does the online phase move the "
+                   "policy?", gain]
+    if shift := shift_cost_table(runs, order):
+        blocks += ["## Shift cost",
+                   "The last offline policy in the offline data's environment and in the "
+                   "shifted online one, mean ± s.e. over seeds (shift cost: online − data's).",
+                   shift]
     if ablations := ablation_table(runs, reference):
         blocks += ["## Ablations (Tab. 4 shape)",
                    f"Online-mean score, mean ± s.e. over seeds (paired difference to "
@@ -396,6 +504,11 @@ def build_page(runs: list[dict[str, Any]], baseline: str | None, reference: str,
     if learn := diagnostics_table(runs, order, keys=LEARNING):
         blocks += ["## Learning diagnostics", "Mean over the online evaluations of all seeds.",
                    learn]
+    if end := last_evaluation_table(runs, order):
+        blocks += ["## At the last evaluation",
+                   "Each run's last evaluation record, mean ± s.e. over seeds: the exact (DP) "
+                   "success of the actor's and of the critic's greedy policy, V(s0) and the "
+                   "DP value of the actor's policy, where the task has them.", end]
     if curves:
         blocks += ["## Learning curves",
                    "Mean over seeds with a 95 % bootstrap band; dashed: the switch to online; "
@@ -418,12 +531,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order", nargs="*", default=None, help="method order in tables")
     parser.add_argument("--no-plots", action="store_true", help="skip the learning curves")
     parser.add_argument("--reps", type=int, default=10_000, help="bootstrap samples")
+    parser.add_argument("--pairs", nargs="*", default=[], metavar="METHOD:REFERENCE",
+                        help="more paired differences, e.g. dual-rerun:dual")
+    parser.add_argument("--save-records", default=None, metavar="DIR",
+                        help="copy the runs' config / metrics / summary files to DIR "
+                             "(<task>/<label>/seed<N>) so the page can be remade from them")
     args = parser.parse_args(argv)
+    pairs = []
+    for item in args.pairs:
+        method, sep, reference = item.partition(":")
+        if not (sep and method and reference):
+            print(f"dualrl report: --pairs {item}: expected METHOD:REFERENCE", file=sys.stderr)
+            return 2
+        pairs.append((method, reference))
     runs = find_runs(args.runs)
     if not runs:
         print(f"dualrl report: no run directories (summary.json) under {' '.join(args.runs)}",
               file=sys.stderr)
         return 2
+    if args.save_records:
+        try:
+            save_records(runs, args.save_records)
+        except (ValueError, OSError) as e:
+            print(f"dualrl report: --save-records {e}", file=sys.stderr)
+            return 2
     tasks = sorted({r["task"] for r in runs})
     curves = {}
     if args.out and not args.no_plots:
@@ -437,7 +568,8 @@ def main(argv: list[str] | None = None) -> int:
             plot_learning_curves(dirs, png, task, offline_steps=min(steps, default=None),
                                  band="bootstrap")
             curves[task] = png.name
-    text = build_page(runs, args.baseline, args.reference, curves, args.reps, args.order)
+    text = build_page(runs, args.baseline, args.reference, curves, args.reps, args.order,
+                      pairs)
     if args.out:
         page = Path(args.out)
         if not page.exists():  # a new page: its title above the generated part
