@@ -13,6 +13,21 @@ def pytest_configure(config):
     enable_compilation_cache()
 
 
+# Files whose tests must share one test process: the sweep tests share a session fixture (the
+# undisturbed reference sweep) and each looks for sweep run processes machine-wide in /proc.
+SHARED_PROCESS = {"test_sweep.py": "sweeps", "test_sweep_ray.py": "sweeps"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`--dist loadgroup`), every test of a file runs in the same worker
+    (module-scoped fixtures, e.g. a shared training run, are then computed once)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            name = item.path.name
+            item.add_marker(pytest.mark.xdist_group(SHARED_PROCESS.get(name, str(item.path))))
+
+
 @pytest.fixture
 def small_dataset():
     """A few hundred Frozen-Lake transitions from the library's own collector."""
