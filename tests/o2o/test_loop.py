@@ -36,6 +36,10 @@ def test_run_directory_contents(tmp_path):
     assert json.loads((out / "summary.json").read_text())["task"] == "frozenlake-shift"
     config = json.loads((out / "config.json").read_text())
     assert config["loop"]["offline_steps"] == 400 and config["env"]["map"] == "4x4"
+    # what the numbers depend on besides the config: the installed versions and the backend
+    import jax
+    assert config["run"]["versions"]["jax"] == jax.__version__
+    assert config["run"]["jax_backend"] == "cpu" and config["run"]["platform"]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     phases = [r["phase"] for r in records]
     assert phases.count("offline") == 5 and phases.count("online") == 3

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
 import time
 from functools import partial
 from pathlib import Path
@@ -211,7 +212,8 @@ class O2ORun:
                 "blake2b": self.dataset.fingerprint()}
 
     def _run_record(self) -> dict[str, Any]:
-        return {"id": self.run_id, "dataset": self._data_record()}
+        return {"id": self.run_id, "dataset": self._data_record(), "versions": package_versions(),
+                "platform": platform.platform(), "jax_backend": jax.default_backend()}
 
     def _check_data(self, raw: dict[str, Any], accept: bool) -> None:
         """--resume continues only on the data the run started with (or says what changed)."""
@@ -560,6 +562,26 @@ def summarize_records(records: list[dict[str, Any]]) -> dict[str, Any]:
         "best_score": max(scores) if scores else None,
         "num_evaluations": len(scores),
     }
+
+
+# what a run's numbers depend on besides its config: float-level differences between installs
+# (e.g. another numpy or XLA build) are amplified by training, so one seed's scores are
+# reproduced bit for bit only on the same versions (docs/results/demo.md)
+RECORDED_PACKAGES = ("dualrl", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium",
+                     "gymnasium-robotics", "mujoco")
+
+
+def package_versions() -> dict[str, str | None]:
+    """The installed versions of the packages a run's numbers depend on (None: absent)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def _next_multiple(step: int, every: int) -> int:
