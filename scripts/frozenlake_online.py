@@ -2,14 +2,17 @@
 
     python scripts/frozenlake_online.py run --out runs/fl_online --labels base ratio ... \
         --seeds 0 --jobs 2
-    python scripts/frozenlake_online.py report --out runs/fl_online \
-        --page docs/results/frozenlake_online.md
+    dualrl report runs/fl_online --baseline protocol-iql --pairs protocol-dual-rerun:protocol-dual \
+        --out PAGE.md
 
-`run` trains IQL under each named setting (`dualrl train` subprocesses, `--jobs` at a time;
-finished runs are skipped, interrupted ones resumed); `report` turns the run directories into
-the results page. Every setting shares the screening budget below; the settings are the
-factors of the issue's hypotheses (H1 replay share, H2 expectile/β, H3 critic fixes and the
-observation reading, H5 the actor's learning rate across the switch).
+`run` trains each named setting (`dualrl train` subprocesses, `--jobs` at a time; finished
+runs are skipped, interrupted ones resumed) into `<out>/<label>/seed<N>`, the layout `dualrl
+report` reads (labels from the folders). Every setting shares the screening budget below; the
+settings are the factors of the issue's hypotheses (H1 replay share, H2 expectile/β, H3 critic
+fixes and the observation reading, H5 the actor's learning rate across the switch). This
+script's own `report` (the table of docs/results/frozenlake_online.md, made at commit 56bc70f
+and before) was removed when `dualrl report` took over (`--pairs` for its paired rows; the
+last evaluation's DP success and V(s0) are in its "At the last evaluation" table).
 """
 
 from __future__ import annotations
@@ -21,10 +24,6 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
-
-from dualrl.experiments.report import markdown_table, write_generated_section
 
 TASK = "frozenlake-shift"
 # The screening settings start from the protocol as it was before issue 12 (the old cpu
@@ -224,166 +223,6 @@ def cmd_run(args: argparse.Namespace) -> None:
             print(line, flush=True)
 
 
-def _mean_se(values: list[float], digits: int = 1) -> str:
-    if not values:
-        return "-"
-    a = np.asarray(values, float)
-    if len(a) == 1:
-        return f"{a[0]:.{digits}f}"
-    return f"{a.mean():.{digits}f} ± {a.std(ddof=1) / np.sqrt(len(a)):.{digits}f}"
-
-
-def _records(d: Path) -> list[dict]:
-    return [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines() if x]
-
-
-# Paired comparisons (method, reference): differences on the seeds both finished.
-PAIRS = [
-    ("r2-dual", "r2-iql"),
-    ("protocol-iql", "r2-iql"),
-    ("protocol-dual", "r2-dual"),
-    ("protocol-iql-narrow", "r2-iql-narrow"),
-    ("protocol-dual", "protocol-iql"),
-    ("protocol-iql-la", "protocol-iql"),
-    ("protocol-dual-rerun", "protocol-dual"),
-    # runs made after the prefix pass (commit 1684985) pair with the rerun made with them: the
-    # same offline phase to the bit (the older runs' offline scores differ by float chaos)
-    *[(f"protocol-dual-{name}", "protocol-dual-rerun") for name in
-      ("uq-sampling", "la-elbo", "shift-0.1", "shift-0.25", "shift-0.75", "shift-1.0")],
-    *[(f"protocol-dual-{name}", "protocol-dual") for name, _, _ in DUAL_VARIANTS],
-    ("protocol-dual-no-planner", "protocol-iql"),  # DUAL's Laplace acting on IQL's critic
-    ("protocol-dual-narrow", "protocol-iql-narrow"),
-    ("protocol-iql-la-narrow", "protocol-iql-narrow"),
-    *[(f"protocol-dual-{name}-narrow", "protocol-dual-narrow")
-      for name, _, _ in DUAL_VARIANTS],
-    ("protocol-dual-no-planner-narrow", "protocol-iql-narrow"),
-    ("protocol-dual-rerun-narrow", "protocol-dual-narrow"),
-    ("protocol-dual-rerun-narrow", "protocol-iql-narrow"),
-    # the narrow runs made after the prefix pass pair with the narrow rerun made on the same
-    # machine (the same offline phase to the bit): w/o shift-aware ran beside the rerun on
-    # the device, w sampling and w LA-ELBO beside a second rerun here; the reruns with each
-    # other (the device's jax 0.11.2 against this machine's 0.10.2) and with IQL
-    ("protocol-dual-no-shift-narrow", "protocol-dual-rerun-narrow"),
-    *[(f"protocol-dual-{name}-narrow", "protocol-dual-rerun-narrow-here")
-      for name in ("uq-sampling", "la-elbo")],
-    ("protocol-dual-rerun-narrow-here", "protocol-dual-rerun-narrow"),
-    ("protocol-dual-rerun-narrow-here", "protocol-iql-narrow"),
-    *[(f"protocol-dual-{name}-narrow", "protocol-iql-narrow")
-      for name in ("no-shift", "uq-sampling", "la-elbo")],
-]
-# Runs made on a lent device machine's CPU cores (jax 0.11.2, one run per core) rather than
-# this 2-core one, whose descriptions do not say so (the report marks them; the GPU rows'
-# descriptions say "device GPU")
-DEVICE = {"protocol-dual-rerun-narrow", "protocol-dual-no-shift-narrow"}
-SCORES = ("offline_score", "online_mean_score", "final_score")
-
-
-def _summaries(out: Path, label: str) -> dict[int, dict]:
-    return {int(p.parent.name.removeprefix("seed")): json.loads(p.read_text())
-            for p in sorted((out / label).glob("seed*/summary.json"))}
-
-
-def _paired_table(out: Path) -> str:
-    """method − reference per score, mean ± s.e. over the seeds both runs finished, and the
-    per-seed online-mean differences."""
-    rows = []
-    for method, reference in PAIRS:
-        a, b = _summaries(out, method), _summaries(out, reference)
-        seeds = sorted(set(a) & set(b))
-        if not seeds:
-            continue
-        diffs = {k: [a[s][k] - b[s][k] for s in seeds] for k in SCORES}
-        per_seed = ", ".join(f"{d:+.1f}" for d in diffs["online_mean_score"])
-        rows.append([method, reference, " ".join(map(str, seeds)),
-                     *[_mean_se(diffs[k]) for k in SCORES], per_seed])
-    head = ["method", "reference", "seeds", "Δ offline", "Δ online_mean", "Δ final",
-            "Δ online_mean per seed"]
-    return "Paired differences (method − reference, same seeds):\n\n" + markdown_table(head, rows)
-
-
-def _shift_weight_table(out: Path) -> str:
-    """The λ_shift sweep in the paper's Tab. 5 shape: one row per λ_shift (0 is "w/o
-    shift-aware", 0.5 the default, i.e. DUAL itself), scores and how often the shift term
-    changed the executed move; empty until a swept value other than 0 and 0.5 has runs."""
-    labels = [(0.0, "protocol-dual-no-shift"), (0.5, "protocol-dual"),
-              (0.5, "protocol-dual-rerun"),
-              *[(float(w), f"protocol-dual-shift-{w}") for w in ("0.1", "0.25", "0.75", "1.0")]]
-    rows = []
-    for weight, label in sorted(labels):
-        summaries = _summaries(out, label)
-        if not summaries:
-            continue
-        shift = [float(np.mean([r.get("shift_changed", np.nan) for r in _records(
-            out / label / f"seed{seed}") if r["phase"] == "online"]))
-            for seed in summaries]
-        rows.append([f"{weight:g}", label, " ".join(map(str, summaries)),
-                     *[_mean_se([x[k] for x in summaries.values()]) for k in SCORES],
-                     _mean_se(shift, 3)])
-    if all(r[0] in ("0", "0.5") for r in rows):
-        return ""
-    head = ["λ_shift", "runs", "seeds", "offline", "online_mean", "final",
-            "shift changed the move"]
-    return ("\nλ_shift sweep (Tab. 5 shape; 0 = w/o shift-aware, 0.5 = DUAL's default):\n\n"
-            + markdown_table(head, rows))
-
-
-def cmd_report(args: argparse.Namespace) -> None:
-    """One row per setting: scores (mean ± s.e. over seeds), and at the LAST evaluation the
-    exact DP success of the actor and of the critic's greedy move, V(s0) beside the DP value
-    of the actor's policy, and the mean exploration rate online. Runs stopped before the end
-    are shown with the online steps they reached (their scores over the evaluations made)."""
-    out = Path(args.out)
-    rows = []
-    for label, (flags, meaning) in SETTINGS.items():
-        runs = [d for d in sorted((out / label).glob("seed*")) if (d / "metrics.jsonl").exists()]
-        runs = [d for d in runs if any(r["phase"] == "online" for r in _records(d))]
-        if not runs:
-            continue
-        stats: dict[str, list[float]] = {}
-        stopped = []
-        for d in runs:
-            recs = _records(d)
-            offline = [r for r in recs if r["phase"] == "offline"]
-            online = [r for r in recs if r["phase"] == "online"]
-            last = recs[-1]
-            if not (d / "summary.json").exists():
-                stopped.append(f"{d.name} stopped at {online[-1]['step']}")
-            for key, value in {
-                "offline": offline[-1]["score"],
-                "online_mean": float(np.mean([r["score"] for r in online])),
-                "final": last["score"],
-                "gain": float(np.mean([r["score"] for r in online])) - offline[-1]["score"],
-                "dp_actor": last.get("dp_success_policy"),
-                "dp_greedy_q": last.get("dp_success_greedy_q"),
-                "v_init": last.get("v_init"),
-                "dp_v_policy": last.get("dp_v_policy"),
-                "explore": float(np.mean([r.get("explore_changed", np.nan) for r in online])),
-                "epistemic": float(np.mean([r.get("epistemic_changed", np.nan)
-                                            for r in online])),
-                "shift": float(np.mean([r.get("shift_changed", np.nan) for r in online])),
-            }.items():
-                if value is not None and np.isfinite(value):
-                    stats.setdefault(key, []).append(value)
-        def cell(key: str, digits: int = 1, stats=stats) -> str:
-            return _mean_se(stats.get(key, []), digits)
-
-        rows.append([label, str(len(runs)), cell("offline"), cell("online_mean"),
-                     cell("final"), cell("gain"), cell("dp_actor"), cell("dp_greedy_q"),
-                     f"{cell('v_init', 2)} / {cell('dp_v_policy', 2)}",
-                     cell("explore", 2), f"{cell('epistemic', 3)} / {cell('shift', 3)}",
-                     meaning + (" (device)" if label in DEVICE else "")
-                     + (f" ({'; '.join(stopped)})" if stopped else ""),
-                     f"`{flags}`" if flags else ""])
-    head = ["setting", "seeds", "offline", "online_mean", "final", "online_mean − offline",
-            "DP success: actor (last)", "DP success: greedy-Q (last)",
-            "V(s0) / DP V of actor (last)", "explore changed",
-            "epistemic / shift changed (DUAL)", "tests", "flags"]
-    text = markdown_table(head, rows) + "\n" + _paired_table(out) + _shift_weight_table(out)
-    if args.page:
-        write_generated_section(args.page, text)
-    print(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -394,11 +233,8 @@ def main() -> None:
     run.add_argument("--seeds", nargs="+", type=int, default=[0])
     run.add_argument("--jobs", type=int, default=2)
     run.add_argument("--extra", default="", help="flags added to every run")
-    report = sub.add_parser("report")
-    report.add_argument("--out", default="runs/fl_online")
-    report.add_argument("--page", default=None)
     args = parser.parse_args()
-    {"run": cmd_run, "report": cmd_report}[args.cmd](args)
+    cmd_run(args)
 
 
 if __name__ == "__main__":
