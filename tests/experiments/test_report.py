@@ -193,5 +193,9 @@ def test_report_pairs_last_evaluation_and_saved_records_remake_the_page(tmp_path
     assert main([str(runs), "--save-records", str(records)]) == 2
     assert "notes.txt" in capsys.readouterr().err
     assert (records / "notes.txt").read_text() == "mine"
+    # the same (task, label, seed) twice (a run and its saved copy): refused, nothing written
+    assert main([str(runs), str(records), "--save-records", str(tmp_path / "both")]) == 2
+    assert "two runs would be saved as" in capsys.readouterr().err
+    assert not (tmp_path / "both").exists()
     assert main([str(runs), "--pairs", "dual"]) == 2
     assert "METHOD:REFERENCE" in capsys.readouterr().err

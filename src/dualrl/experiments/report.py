@@ -228,6 +228,13 @@ def save_records(runs: list[dict[str, Any]], dest: str | Path) -> Path:
         foreign = [p for p in dest.rglob("*") if p.is_file() and p.name not in names]
         if foreign:
             raise ValueError(f"{dest}: holds files that are not run records ({foreign[0]})")
+    seen: dict[Path, str] = {}
+    for r in runs:
+        target = dest / r["task"] / run_label(r) / f"seed{r['seed']}"
+        if target in seen:
+            raise ValueError(f"{dest}: two runs would be saved as {target}: {seen[target]} "
+                             f"and {r['run_dir']}")
+        seen[target] = r["run_dir"]
     for r in runs:
         target = dest / r["task"] / run_label(r) / f"seed{r['seed']}"
         target.mkdir(parents=True, exist_ok=True)
