@@ -100,7 +100,6 @@ def test_sample_weights_shape_and_spread():
     np.testing.assert_allclose(np.asarray(s.var(0)), [[0.25, 4.0]] * 3, rtol=0.1)
 
 
-
 def test_weight_draws_are_a_continuous_function_of_the_data():
     """The same key gives the same draws whatever signs `eigh` picks for the eigenvectors,
     and nearly the same draws for a 1e-6 change of the features (the old Q diag(·) ξ draw
@@ -127,6 +126,7 @@ def test_weight_draws_are_a_continuous_function_of_the_data():
     before, after = fit(phi), fit(phi * (1.0 + 1e-6))
     assert np.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.999
     np.testing.assert_allclose(after, before, atol=1e-3)
+
 
 def test_mixture_moments_equal_empirical_moments_of_samples():
     key = jax.random.PRNGKey(0)

@@ -14,8 +14,8 @@ offline policy, the acting and learning diagnostics, and where each run stands a
 evaluation.
 `--pairs A:B` adds paired differences beyond the baseline's; `--save-records DIR` keeps the
 runs' small files (config, metrics, summary) so the page can be remade after the run
-directories (checkpoints and all) are gone. A page's text above the `<!-- table -->` marker is kept;
-what follows is regenerated, byte-identical from the same runs (seeded bootstraps, PNGs
+directories (checkpoints and all) are gone. A page's text above the `<!-- table -->` marker is
+kept; what follows is regenerated, byte-identical from the same runs (seeded bootstraps, PNGs
 without timestamps).
 """
 
@@ -228,15 +228,14 @@ def save_records(runs: list[dict[str, Any]], dest: str | Path) -> Path:
         foreign = [p for p in dest.rglob("*") if p.is_file() and p.name not in names]
         if foreign:
             raise ValueError(f"{dest}: holds files that are not run records ({foreign[0]})")
+    targets = [dest / r["task"] / run_label(r) / f"seed{r['seed']}" for r in runs]
     seen: dict[Path, str] = {}
-    for r in runs:
-        target = dest / r["task"] / run_label(r) / f"seed{r['seed']}"
+    for r, target in zip(runs, targets, strict=True):
         if target in seen:
             raise ValueError(f"{dest}: two runs would be saved as {target}: {seen[target]} "
                              f"and {r['run_dir']}")
         seen[target] = r["run_dir"]
-    for r in runs:
-        target = dest / r["task"] / run_label(r) / f"seed{r['seed']}"
+    for r, target in zip(runs, targets, strict=True):
         target.mkdir(parents=True, exist_ok=True)
         for name in names:
             source = Path(r["run_dir"]) / name
