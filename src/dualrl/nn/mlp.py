@@ -23,15 +23,22 @@ class MLP(nn.Module):
     out_dim: int | None = None
     activation: str = "relu"
     layer_norm: bool = False
+    # orthogonal kernels (gain √2 hidden, 1 output) and zero biases: the SAC-family
+    # references' initialisation (Cal-QL, SO2); default: Flax's LeCun normal
+    orthogonal: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
+        hidden_init = (nn.initializers.orthogonal(jnp.sqrt(2.0)) if self.orthogonal
+                       else nn.linear.default_kernel_init)
+        out_init = (nn.initializers.orthogonal(1.0) if self.orthogonal
+                    else nn.linear.default_kernel_init)
         for width in self.hidden:
-            x = nn.Dense(width)(x)
+            x = nn.Dense(width, kernel_init=hidden_init)(x)
             if self.layer_norm:
                 x = nn.LayerNorm()(x)
             x = act(x)
         if self.out_dim is not None:
-            x = nn.Dense(self.out_dim)(x)
+            x = nn.Dense(self.out_dim, kernel_init=out_init)(x)
         return x
