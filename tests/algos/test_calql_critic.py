@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from dualrl.critics.calql import cql_difference, returns_to_go
+from dualrl.data.dataset import Dataset
 
 
 def test_returns_to_go_per_episode_against_a_direct_sum():
     rng = np.random.default_rng(0)
     lengths = [5, 1, 7]
-    episode_ids = np.repeat(np.arange(3), lengths)
-    rewards = rng.normal(size=len(episode_ids))
+    rewards = rng.normal(size=sum(lengths))
     gamma = 0.9
-    got = returns_to_go(rewards, episode_ids, gamma)
+    got = returns_to_go(rewards, _slices(lengths), gamma)
     start = 0
     for length in lengths:
         for t in range(length):
@@ -25,19 +25,40 @@ def test_returns_to_go_per_episode_against_a_direct_sum():
 
 
 def test_sparse_failures_get_the_value_of_failing_forever():
-    episode_ids = np.array([0, 0, 0, 1, 1])
     rewards = np.array([-1.0, -1.0, -1.0, -1.0, 0.0])  # episode 1 reaches the goal
-    got = returns_to_go(rewards, episode_ids, 0.99, sparse_reward_min=-1.0)
+    got = returns_to_go(rewards, _slices([3, 2]), 0.99, sparse_reward_min=-1.0)
     np.testing.assert_allclose(got[:3], -100.0, rtol=1e-5)
     np.testing.assert_allclose(got[3:], [-1.0, 0.0], atol=1e-6)
 
 
-@pytest.mark.parametrize("ids", [np.array([0, 0, 1, 0]), np.array([0, 1])])
-def test_returns_to_go_rejects_bad_episode_layouts(ids):
-    with pytest.raises(ValueError):
-        returns_to_go(np.zeros(len(ids) + (ids.size == 2)), ids, 0.99)
+@pytest.mark.parametrize("episodes", [
+    [slice(0, 2), slice(1, 4)],  # overlapping
+    [slice(0, 2), slice(3, 4)],  # a gap
+    [slice(0, 2), slice(2, 3)],  # short of the rows
+    [],
+])
+def test_returns_to_go_rejects_episodes_that_do_not_tile_the_rows(episodes):
+    with pytest.raises(ValueError, match="tile"):
+        returns_to_go(np.zeros(4), episodes, 0.99)
+
+
+def test_returns_to_go_rejects_the_sparse_rule_without_discount():
     with pytest.raises(ValueError, match="gamma < 1"):
-        returns_to_go(np.zeros(2), np.zeros(2), 1.0, sparse_reward_min=0.0)
+        returns_to_go(np.zeros(2), _slices([2]), 1.0, sparse_reward_min=0.0)
+
+
+def test_returns_to_go_on_a_datasets_own_episode_slices():
+    n = 6
+    data = Dataset(observations=np.zeros((n, 1)), actions=np.zeros((n, 1)),
+                   rewards=np.ones(n), next_observations=np.zeros((n, 1)),
+                   terminals=np.zeros(n, bool), timeouts=np.array([0, 0, 1, 0, 0, 1], bool))
+    got = returns_to_go(data.rewards, data.episode_slices(), 0.5)
+    np.testing.assert_allclose(got, [1.75, 1.5, 1.0, 1.75, 1.5, 1.0])
+
+
+def _slices(lengths):
+    ends = np.cumsum(lengths)
+    return [slice(int(e - n), int(e)) for n, e in zip(lengths, ends, strict=True)]
 
 
 def _random_inputs(key, heads=2, batch=8, samples=4):

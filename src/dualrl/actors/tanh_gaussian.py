@@ -20,7 +20,7 @@ from dualrl.nn.mlp import MLP
 
 
 class TanhGaussianActor(nn.Module):
-    """(μ(s), log σ(s)) of the pre-squash Gaussian; `sample` draws squashed actions."""
+    """(μ(s), log σ(s)) of the pre-squash Gaussian; `sample_tanh_gaussian` draws from it."""
 
     act_dim: int
     hidden: Sequence[int] = (256, 256)
@@ -28,10 +28,10 @@ class TanhGaussianActor(nn.Module):
 
     def setup(self) -> None:
         self.trunk = MLP(hidden=self.hidden, orthogonal=self.orthogonal)
-        init = nn.initializers.orthogonal(1e-2) if self.orthogonal else None
-        kwargs = {} if init is None else {"kernel_init": init}
-        self.head = nn.Dense(self.act_dim, **kwargs)
-        self.log_std_head = nn.Dense(self.act_dim, **kwargs)
+        head_init = (nn.initializers.orthogonal(1e-2) if self.orthogonal
+                     else nn.linear.default_kernel_init)
+        self.head = nn.Dense(self.act_dim, kernel_init=head_init)
+        self.log_std_head = nn.Dense(self.act_dim, kernel_init=head_init)
 
     def features(self, obs: jax.Array) -> jax.Array:
         return self.trunk(obs)

@@ -9,36 +9,37 @@ achieves: this is what lets Cal-QL fine-tune online without the initial dip of C
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 
-def returns_to_go(rewards: np.ndarray, episode_ids: np.ndarray, gamma: float,
+def returns_to_go(rewards: np.ndarray, episodes: Sequence[slice], gamma: float,
                   sparse_reward_min: float | None = None) -> np.ndarray:
     """Discounted return-to-go G_t = r_t + γ G_{t+1} within each episode (0 after its last row).
 
-    `episode_ids` (N,) labels the rows of each episode, which must be contiguous and in time
-    order (the layout of every dataset reader). For sparse-reward tasks pass
-    `sparse_reward_min`: an episode whose rewards all equal it never succeeded, and its rows get
-    r_min / (1 − γ), the value of failing forever, as the reference implementations do
-    (otherwise a truncated failure would look better than it is).
+    `episodes` are the episodes' row slices in order, as `Dataset.episode_slices()` gives them;
+    they must tile the rows. For sparse-reward tasks pass `sparse_reward_min`: an episode whose
+    rewards all equal it never succeeded, and its rows get r_min / (1 − γ), the value of
+    failing forever, as the reference implementations do (otherwise a truncated failure would
+    look better than it is).
     """
     rewards = np.asarray(rewards, np.float64)
-    episode_ids = np.asarray(episode_ids)
-    if rewards.shape != episode_ids.shape or rewards.ndim != 1:
-        raise ValueError(f"rewards {rewards.shape} and episode_ids {episode_ids.shape} must be "
-                         "two arrays of the same length")
+    if rewards.ndim != 1:
+        raise ValueError(f"rewards must be one-dimensional, got shape {rewards.shape}")
+    starts, stops = [sl.start for sl in episodes], [sl.stop for sl in episodes]
+    if not episodes or starts != [0, *stops[:-1]] or stops[-1] != len(rewards):
+        shown = list(zip(starts, stops, strict=True))
+        raise ValueError(f"episode slices must tile the {len(rewards)} rows in order, got "
+                         f"(start, stop) {shown[:3]}{' ...' if len(shown) > 3 else ''}")
     if not 0.0 < gamma <= 1.0:
         raise ValueError(f"gamma must be in (0, 1], got {gamma}")
     if sparse_reward_min is not None and gamma == 1.0:
         raise ValueError("sparse_reward_min needs gamma < 1 (r_min / (1 − γ) is infinite)")
     out = np.zeros_like(rewards)
-    starts = np.flatnonzero(np.r_[True, episode_ids[1:] != episode_ids[:-1]])
-    ends = np.r_[starts[1:], len(rewards)]
-    if len(np.unique(episode_ids[starts])) != len(starts):
-        raise ValueError("episode_ids must label contiguous blocks (an episode appears twice)")
-    for start, end in zip(starts, ends, strict=True):
+    for start, end in zip(starts, stops, strict=True):
         episode = rewards[start:end]
         if sparse_reward_min is not None and np.all(episode == sparse_reward_min):
             out[start:end] = sparse_reward_min / (1.0 - gamma)
