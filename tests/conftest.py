@@ -40,3 +40,39 @@ def small_dataset():
 @pytest.fixture
 def python_exe():
     return sys.executable
+
+
+class SimulatedCrash(Exception):
+    """Stands for a killed process in resume tests."""
+
+
+class Crasher:
+    """Makes a run raise SimulatedCrash part-way: at the online env's n-th step, or at the
+    n-th fused offline training chunk."""
+
+    error = SimulatedCrash
+
+    def __init__(self, monkeypatch):
+        self.monkeypatch = monkeypatch
+
+    def online(self, run, n: int) -> None:
+        self._after(run.env_online, "step", n)
+
+    def offline(self, run, n: int) -> None:
+        self._after(run, "_train_chunk", n)
+
+    def _after(self, owner, name: str, n: int) -> None:
+        original, calls = getattr(owner, name), {"n": 0}
+
+        def crashing(*args):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise SimulatedCrash
+            return original(*args)
+
+        self.monkeypatch.setattr(owner, name, crashing)
+
+
+@pytest.fixture
+def crash(monkeypatch) -> Crasher:
+    return Crasher(monkeypatch)

@@ -17,6 +17,7 @@ from dualrl.config import (
     config_from_dict,
     field_types,
     parse_value,
+    preset_agent_overrides,
     preset_overrides,
 )
 
@@ -145,7 +146,7 @@ def test_frozenlake_presets_exist_and_apply(preset):
     agent = apply_overrides(IQLConfig(), groups["agent"])
     for algo in set(groups) - {"loop", "agent", "env"}:
         config_cls, _ = get_algo(algo)
-        apply_overrides(config_cls(), {**groups["agent"], **groups[algo]})  # valid fields
+        apply_overrides(config_cls(), preset_agent_overrides(groups, algo, config_cls))
     assert loop.offline_steps > 0 and loop.online_steps > 0
     assert 0.5 < agent.expectile < 1.0
     from dualrl.envs import get_task

@@ -212,10 +212,44 @@ for _family, _agent, _loop in (
     }
 
 
+# Cal-QL per family: CORL's finetune/cal_ql configs (AntMaze: α_cql 5 with Lagrange at gap 0.8,
+# 5-layer Q, r·10 − 5 written on top of the loop's r − 1; Adroit: α_cql 1, 3-layer Q;
+# locomotion: the defaults, 2-layer Q, policy lr 3e-5). Frozen-Lake (sparse 0/1 rewards, our
+# task): AntMaze's sparse-task settings without the Lagrange term, on the task's widths.
+_CALQL = {
+    "antmaze": dict(cql_alpha=5.0, cql_alpha_online=5.0, lagrange=True, target_action_gap=0.8,
+                    max_target_backup=True, clip_diff_min=-200.0, actor_lr=1e-4,
+                    sparse_reward=True, reward_scale=10.0, reward_bias=5.0),
+    "adroit": dict(cql_alpha=1.0, cql_alpha_online=1.0, max_target_backup=True,
+                   clip_diff_min=-200.0, actor_lr=1e-4),
+    "frozenlake": dict(cql_alpha=5.0, cql_alpha_online=5.0, max_target_backup=True,
+                       clip_diff_min=-200.0, actor_lr=1e-4, sparse_reward=True),
+}
+_CALQL_DEPTH = {"antmaze": 5, "adroit": 3}
+for _family, _presets in PRESETS.items():
+    for _name, _preset in _presets.items():
+        _calql = dict(_CALQL.get(_family, {}))
+        width = _preset.get("agent", {}).get("hidden", (256, 256))[0]
+        if _name == "quick" or _family == "frozenlake":  # the task's small widths
+            _calql["actor_hidden"] = (width, width)
+        elif _family in _CALQL_DEPTH:
+            _calql["hidden"] = (256,) * _CALQL_DEPTH[_family]
+        _preset["calql"] = _calql
+
+
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown preset '{preset}'; valid presets: {', '.join(PRESET_NAMES)}")
     return PRESETS.get(family, {}).get(preset, {"loop": {}, "agent": {}, "env": {}})
+
+
+def preset_agent_overrides(preset: dict[str, dict[str, Any]], algo: str,
+                           config_cls: type) -> dict[str, Any]:
+    """A preset's agent fields for one method: its shared "agent" entries that the method's
+    config has (IQL's expectile means nothing to Cal-QL), under the method's own group."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    shared = {k: v for k, v in preset.get("agent", {}).items() if k in names}
+    return {**shared, **preset.get(algo, {})}
 
 
 # ------------------------------------------------------------------ string overrides

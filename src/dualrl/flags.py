@@ -89,16 +89,27 @@ ABLATION_FLAGS = {
     "--freeze-transition": ["--dual.freeze-transition", "true"],
     "--shift-weight": ["--dual.shift-weight"],
     "--uq": ["--dual.uq"],
-    "--laplace": ["--iql.laplace", "true"],
+    "--laplace": ["--{algo}.laplace", "true"],  # the base method's actor ("IQL w LA", ...)
 }
+
+
+def _given_algo(argv: list[str]) -> str:
+    """The `--algo` of a command line (the default when absent), for the short flags."""
+    for i, token in enumerate(argv):
+        if token.startswith("--algo="):
+            return token.split("=", 1)[1]
+        if token == "--algo" and i + 1 < len(argv):
+            return argv[i + 1]
+    return TRAIN_DEFAULTS["algo"]
 
 
 def expand_ablation_flags(argv: list[str]) -> list[str]:
     out = []
+    algo = _given_algo(argv)
     for token in argv:
         name = token.split("=", 1)[0]
         if name in ABLATION_FLAGS:
-            expanded = ABLATION_FLAGS[name]
+            expanded = [part.format(algo=algo) for part in ABLATION_FLAGS[name]]
             out += expanded if "=" not in token else [expanded[0], token.split("=", 1)[1]]
         else:
             out.append(token)
@@ -136,6 +147,7 @@ def build_train_config(argv: list[str], prog: str = "dualrl train"):
         LoopConfig,
         TrainConfig,
         apply_overrides,
+        preset_agent_overrides,
         preset_overrides,
     )
     from dualrl.envs import get_task, task_names
@@ -163,12 +175,13 @@ def build_train_config(argv: list[str], prog: str = "dualrl train"):
 
     spec = get_task(known.task)
     preset = preset_overrides(spec.family, known.preset)
-    agent_cls, _ = get_algo(known.algo)
+    agent_cls, agent_impl = get_algo(known.algo)
     try:
-        loop = apply_overrides(LoopConfig(), {**preset.get("loop", {}), **overrides["loop"]})
-        agent = apply_overrides(agent_cls(), {**preset.get("agent", {}),
-                                              **preset.get(known.algo, {}),
-                                              **overrides["agent"]})
+        # the method's own loop defaults (e.g. Cal-QL's 50/50 mixing) under the task's preset
+        loop = apply_overrides(LoopConfig(), {**getattr(agent_impl, "loop_defaults", {}),
+                                              **preset.get("loop", {}), **overrides["loop"]})
+        agent = apply_overrides(agent_cls(), {
+            **preset_agent_overrides(preset, known.algo, agent_cls), **overrides["agent"]})
         env = {**preset.get("env", {}), **overrides["env"]}
         params = spec.resolve(**env)
         for phase in ("offline", "online"):  # bad task parameter values fail here, not mid-run

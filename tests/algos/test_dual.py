@@ -52,35 +52,15 @@ def test_dual_run_logs_uncertainty_and_checkpoints_stages(reference_run):
 
 
 @pytest.mark.parametrize("crash_at", ["offline", "online"])
-def test_resumed_dual_run_matches_uninterrupted(tmp_path, monkeypatch, crash_at,
-                                                reference_run):
-    class Crash(Exception):
-        pass
-
+def test_resumed_dual_run_matches_uninterrupted(tmp_path, crash, crash_at, reference_run):
     ref = [json.loads(x) for x in (reference_run[0] / "metrics.jsonl").read_text().splitlines()]
     out = tmp_path / "crashed"
     run = O2ORun(tiny_config(), out)
     if crash_at == "offline":
-        original, calls = run._train_chunk, {"n": 0}
-
-        def crashing_chunk(*args):
-            calls["n"] += 1
-            if calls["n"] == 2:
-                raise Crash
-            return original(*args)
-
-        run._train_chunk = crashing_chunk
+        crash.offline(run, 2)
     else:
-        env_step, steps = run.env_online.step, {"n": 0}
-
-        def crashing_step(action):
-            steps["n"] += 1
-            if steps["n"] == 170:
-                raise Crash
-            return env_step(action)
-
-        monkeypatch.setattr(run.env_online, "step", crashing_step)
-    with pytest.raises(Crash):
+        crash.online(run, 170)
+    with pytest.raises(crash.error):
         run.run()
     resume(out)
     got = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]

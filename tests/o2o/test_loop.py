@@ -65,40 +65,18 @@ def test_existing_run_is_never_overwritten(tmp_path):
     assert (out / "metrics.jsonl").read_bytes() == before
 
 
-class _Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("crash_at", ["offline", "online"])
-def test_resumed_run_matches_uninterrupted(tmp_path, monkeypatch, crash_at):
+def test_resumed_run_matches_uninterrupted(tmp_path, crash, crash_at):
     reference = train(tiny_config(), tmp_path / "ref")
     ref_records = [json.loads(x) for x in (tmp_path / "ref/metrics.jsonl").read_text().splitlines()]
 
     out = tmp_path / "crashed"
     run = O2ORun(tiny_config(), out)
     if crash_at == "offline":
-        original = run._train_chunk
-        calls = {"n": 0}
-
-        def crashing_chunk(*args):
-            calls["n"] += 1
-            if calls["n"] == 3:  # after two chunks (and their checkpoints)
-                raise _Crash
-            return original(*args)
-
-        run._train_chunk = crashing_chunk
+        crash.offline(run, 3)  # after two chunks (and their checkpoints)
     else:
-        env_step = run.env_online.step
-        steps = {"n": 0}
-
-        def crashing_step(action):
-            steps["n"] += 1
-            if steps["n"] == 230:
-                raise _Crash
-            return env_step(action)
-
-        monkeypatch.setattr(run.env_online, "step", crashing_step)
-    with pytest.raises(_Crash):
+        crash.online(run, 230)
+    with pytest.raises(crash.error):
         run.run()
     assert latest_checkpoint(out / "checkpoints") is not None
     resumed = resume(out)

@@ -57,3 +57,16 @@ def gaussian_log_prob(x: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.
     """Log density of a diagonal Gaussian, summed over the last axis."""
     z = (x - mean) * jnp.exp(-log_std)
     return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi), axis=-1)
+
+
+def sample_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array,
+                    num_samples: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """Reparameterised draws of N(mean, σ²) and their log densities, shaped as
+    `sample_tanh_gaussian`'s: (..., da), (...), or (B, N, da), (B, N) with `num_samples`."""
+    if num_samples is not None:
+        mean, log_std = mean[:, None], log_std[:, None]
+        shape = mean.shape[:1] + (num_samples,) + mean.shape[2:]
+    else:
+        shape = mean.shape
+    a = mean + jnp.exp(log_std) * jax.random.normal(key, shape)
+    return a, gaussian_log_prob(a, mean, log_std)

@@ -37,9 +37,14 @@ class TanhGaussianActor(nn.Module):
         return self.trunk(obs)
 
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        mean, log_std, _ = self.parts(obs)
+        return mean, log_std
+
+    def parts(self, obs: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """(μ, log σ, φ) from one trunk pass: what the Laplace module and acting need."""
         phi = self.features(obs)
         log_std = jnp.clip(self.log_std_head(phi), LOG_STD_MIN, LOG_STD_MAX)
-        return self.head(phi), log_std
+        return self.head(phi), log_std, phi
 
 
 def tanh_gaussian_log_prob(u: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dualrl.algos.calql import CalQL, CalQLConfig
 from dualrl.algos.dual import DUAL, DUALConfig
 from dualrl.algos.iql import IQL, IQLConfig
 from dualrl.o2o.agent import Agent
@@ -11,6 +12,7 @@ from dualrl.o2o.agent import Agent
 ALGOS: dict[str, tuple[type, type[Agent]]] = {
     "iql": (IQLConfig, IQL),
     "dual": (DUALConfig, DUAL),
+    "calql": (CalQLConfig, CalQL),
 }
 
 

@@ -170,11 +170,6 @@ class IQL(LaplaceActing, Agent):
     def laplace_enabled(self) -> bool:
         return self.config.laplace
 
-    def head_weights(self, params) -> jax.Array:
-        """[W; b] of the actor's linear head: the mean is tanh(φ̃ [W; b])."""
-        head = params["params"]["head"]
-        return jnp.concatenate([head["kernel"], head["bias"][None]], axis=0)
-
     def _actor_parts(self, params, obs):
         phi = self.actor_net.apply(params, obs, method=GaussianActor.features)
         u = phi @ params["params"]["head"]["kernel"] + params["params"]["head"]["bias"]

@@ -27,7 +27,9 @@ class LaplaceActing:
         return True
 
     def head_weights(self, params: Any) -> jax.Array:
-        raise NotImplementedError
+        """[W; b] of the actor's linear layer named "head" (the mean's last layer)."""
+        head = params["params"]["head"]
+        return jnp.concatenate([head["kernel"], head["bias"][None]], axis=0)
 
     def laplace_inputs(self, state: Any, obs: jax.Array, act: jax.Array):
         raise NotImplementedError

@@ -112,11 +112,13 @@ class IQLObjective:
     loss, SO2) provides the same four methods:
 
     - `init(key, obs_dim, act_dim)` -> (critic, value, target params);
-    - `update(critic, value, target, batch)` -> the new three, the per-batch quantity the
-      actor loss needs (here the advantage weights w), metrics;
+    - `update(critic, value, target, batch, policy, key)` -> the new three, the per-batch
+      quantity the actor loss needs (here the advantage weights w), metrics; `policy(obs,
+      key, n)` draws the current actor's actions (unused here);
     - `actor_loss(aux, batch, mean, log_std, key)` -> the actor's scalar loss (here the
       advantage-weighted Gaussian NLL −E[w log π(a|s)], SPEC §5);
-    - `likelihood_weights(critic, value, target, obs, act)` -> per-row weights of that loss,
+    - `likelihood_weights(critic, value, target, obs, act, policy)` -> per-row weights of that
+      loss,
       which the Laplace fit of SPEC §6 is about.
     """
 
@@ -135,7 +137,10 @@ class IQLObjective:
         return init_critic_states(key, self.critic_net, self.value_net, obs_dim, act_dim,
                                   self.critic_lr, self.value_lr)
 
-    def update(self, critic: TrainState, value: TrainState, target_params: Any, batch: Any):
+    def update(self, critic: TrainState, value: TrainState, target_params: Any, batch: Any,
+               policy: Any = None, key: jax.Array | None = None):
+        """`policy` and `key` are part of the interface (SAC-family critics draw the current
+        policy's actions); IQL's critic never queries the policy."""
         critic, value, target_params, target_q, v, metrics = critic_step(
             self.critic_net, self.value_net, critic, value, target_params, batch,
             self.expectile, self.gamma, self.tau, self.value_range)
@@ -148,7 +153,7 @@ class IQLObjective:
         return -(weights * gaussian_log_prob(batch.actions, mean, log_std)).mean()
 
     def likelihood_weights(self, critic: TrainState, value: TrainState, target_params: Any,
-                           obs: jax.Array, act: jax.Array) -> jax.Array:
+                           obs: jax.Array, act: jax.Array, policy: Any = None) -> jax.Array:
         target_q = _clip(self.critic_net.apply(target_params, obs, act).min(axis=0),
                          self.value_range)
         v = self.value_net.apply(value.params, obs)

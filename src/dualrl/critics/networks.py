@@ -17,6 +17,7 @@ class QEnsemble(nn.Module):
     num_qs: int = 2
     hidden: Sequence[int] = (256, 256)
     layer_norm: bool = False
+    orthogonal: bool = False  # the SAC-family references' initialisation (see MLP)
 
     @nn.compact
     def __call__(self, obs: jax.Array, act: jax.Array) -> jax.Array:
@@ -29,7 +30,8 @@ class QEnsemble(nn.Module):
             axis_size=self.num_qs,
         )
         x = jnp.concatenate([obs, act], axis=-1)
-        return ensemble(hidden=self.hidden, out_dim=1, layer_norm=self.layer_norm)(x)[..., 0]
+        return ensemble(hidden=self.hidden, out_dim=1, layer_norm=self.layer_norm,
+                        orthogonal=self.orthogonal)(x)[..., 0]
 
 
 class ValueNet(nn.Module):

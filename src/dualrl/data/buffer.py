@@ -26,6 +26,9 @@ class Batch(NamedTuple):
     rewards: jax.Array  # (B,), scaled
     next_observations: jax.Array  # (B, ds), normalised
     dones: jax.Array  # (B,) float: 1 for true terminals only (time-outs bootstrap)
+    # (B,) discounted Monte-Carlo return-to-go of offline rows (0 online, and 0 everywhere
+    # unless the agent asks for it): Cal-QL's calibration bound V^μ(s)
+    mc_returns: jax.Array | None = None
 
 
 class BufferState(NamedTuple):
@@ -37,6 +40,7 @@ class BufferState(NamedTuple):
     episode_ids: jax.Array  # (C,) int32
     n_offline: jax.Array  # () int32
     size: jax.Array  # () int32
+    mc_returns: jax.Array  # (C,) float32, offline rows' return-to-go; 0 online (see Batch)
 
 
 class Transition(NamedTuple):
@@ -57,11 +61,24 @@ class Segments(NamedTuple):
     mask: jax.Array  # (B, H) 1 for real slots, 0 for padding past the episode end
 
 
+class MonteCarloReturns(NamedTuple):
+    """An agent's request for the offline rows' returns-to-go (`Agent.monte_carlo_returns`):
+    the discount, whether the task's reward is sparse (episodes that never succeed get
+    r_min / (1 − γ), see `critics.calql.returns_to_go`), and the agent's own reward
+    transform r' = scale · r + bias on top of the stored rewards (the returns are of r')."""
+
+    gamma: float
+    sparse: bool = False
+    reward_scale: float = 1.0
+    reward_bias: float = 0.0
+
+
 class ReplayBuffer:
     """Static description (capacity, transforms) + pure functions over a `BufferState`."""
 
     def __init__(self, dataset: Dataset, online_capacity: int, normalizer: Normalizer,
-                 reward_scale: float = 1.0, reward_bias: float = 0.0):
+                 reward_scale: float = 1.0, reward_bias: float = 0.0,
+                 monte_carlo: MonteCarloReturns | None = None):
         self.n_offline = len(dataset)
         self.online_capacity = int(online_capacity)
         self.capacity = self.n_offline + self.online_capacity
@@ -73,6 +90,7 @@ class ReplayBuffer:
         self.n_offline_episodes = int(ids[-1]) + 1
         self._dataset = dataset
         self._offline_ids = ids
+        self.monte_carlo = monte_carlo
         self._add = jax.jit(add_transition, donate_argnums=0)
 
     # ---------------------------------------------------------------- state
@@ -93,7 +111,22 @@ class ReplayBuffer:
             episode_ids=padded(self._offline_ids),
             n_offline=jnp.asarray(self.n_offline, jnp.int32),
             size=jnp.asarray(self.n_offline, jnp.int32),
+            mc_returns=padded(self.offline_returns_to_go()),
         )
+
+    def offline_returns_to_go(self) -> np.ndarray:
+        """The offline rows' discounted returns-to-go in the stored (scaled) reward units, as
+        `monte_carlo` asks (zeros without it). Sparse: the failure value is the smallest
+        stored reward over 1 − γ."""
+        d, mc = self._dataset, self.monte_carlo
+        if mc is None:
+            return np.zeros(self.n_offline, np.float32)
+        from dualrl.critics.calql import returns_to_go
+
+        rewards = self.scale_reward(np.asarray(d.rewards, np.float64)) * mc.reward_scale \
+            + mc.reward_bias
+        r_min = float(rewards.min()) if mc.sparse and len(rewards) else None
+        return returns_to_go(rewards, d.episode_slices(), mc.gamma, r_min)
 
     def scale_reward(self, r):
         return r * self.reward_scale + self.reward_bias
@@ -152,6 +185,7 @@ class ReplayBuffer:
             rewards=state.rewards[idx],
             next_observations=state.next_observations[idx],
             dones=state.dones[idx],
+            mc_returns=state.mc_returns[idx],
         )
 
     @staticmethod

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from dualrl.data.buffer import Batch
+from dualrl.data.buffer import Batch, MonteCarloReturns
 
 AgentState = Any  # a pytree (flax struct dataclass of TrainStates, arrays, ...)
 Metrics = dict[str, jax.Array]
@@ -77,6 +77,11 @@ class Agent:
         None. The loop computes it inside the per-step store-and-update call, after the
         updates, and hands it to the next `explore` as `ActContext.predicted_obs`: the
         action's critical path never waits for it."""
+        return None
+
+    def monte_carlo_returns(self) -> MonteCarloReturns | None:
+        """Whether batches must carry the offline rows' discounted returns-to-go
+        (`Batch.mc_returns`, e.g. Cal-QL's calibration bound), and with which discount."""
         return None
 
     def state_value(self, state: AgentState, obs: jax.Array) -> jax.Array | None:

@@ -134,14 +134,15 @@ class O2ORun:
             else Normalizer.identity(self.dataset.obs_dim)
         )
         scale, bias = reward_transform(self.loop, self.dataset)
+        self.agent: Agent = make_agent(config.algo, config.agent)
         self.buffer = ReplayBuffer(
             self.dataset,
             online_capacity=self.loop.online_steps,
             normalizer=self.normalizer,
             reward_scale=scale,
             reward_bias=bias,
+            monte_carlo=self.agent.monte_carlo_returns(),
         )
-        self.agent: Agent = make_agent(config.algo, config.agent)
         self.key = jax.random.PRNGKey(config.seed)
         self.agent_state = self.agent.init(
             jax.random.fold_in(self.key, _INIT), self.dataset.obs_dim, self.dataset.act_dim

@@ -65,8 +65,9 @@ def stack(trees: list[Any]) -> Any:
 # The seeds step in lock-step, so their buffers hold as many rows: the write position and the
 # offline count stay scalars under vmap (a batched position would turn each store into a
 # scatter that copies every seed's whole buffer; a scalar one is an in-place update).
-BUFFER_AXES = BufferState(0, 0, 0, 0, 0, 0, None, None)
-_ROWS = ("observations", "actions", "rewards", "next_observations", "dones", "episode_ids")
+BUFFER_AXES = BufferState(0, 0, 0, 0, 0, 0, None, None, 0)
+_ROWS = ("observations", "actions", "rewards", "next_observations", "dones", "episode_ids",
+         "mc_returns")
 
 
 def stack_buffers(states: list[BufferState]) -> BufferState:
