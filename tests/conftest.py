@@ -76,3 +76,35 @@ class Crasher:
 @pytest.fixture
 def crash(monkeypatch) -> Crasher:
     return Crasher(monkeypatch)
+
+
+def metric_records(path) -> list[dict]:
+    """A run's metrics.jsonl records without their wall-clock times."""
+    import json
+    from pathlib import Path
+
+    return [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}
+            for line in Path(path).read_text().splitlines()]
+
+
+@pytest.fixture
+def resume_matches(tmp_path, crash):
+    """`resume_matches(config, n)`: trains `config` uninterrupted into tmp/ref, and again into
+    tmp/crashed with a crash at online step n then a resume; asserts the two runs' records
+    and final scores are equal; returns (reference summary, its records)."""
+
+    def check(config, n: int):
+        from dualrl.o2o.loop import O2ORun, resume, train
+
+        reference = train(config, tmp_path / "ref")
+        run = O2ORun(config, tmp_path / "crashed")
+        crash.online(run, n)
+        with pytest.raises(crash.error):
+            run.run()
+        resumed = resume(tmp_path / "crashed")
+        records = metric_records(tmp_path / "ref/metrics.jsonl")
+        assert metric_records(tmp_path / "crashed/metrics.jsonl") == records
+        assert resumed["final_score"] == reference["final_score"]
+        return reference, records
+
+    return check

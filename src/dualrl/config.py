@@ -30,6 +30,9 @@ class LoopConfig:
     # > 0 (with online_ratio): the online share ramps up linearly until this many online
     # transitions exist (a tiny online buffer at a large share is replayed to death)
     online_warmup: int = 0
+    # with online_ratio: the rest of each batch comes from all of B = D_off ∪ D_on instead of
+    # D_off (SO2's concat batches: fresh online rows joined with samples of B)
+    rest_from_all: bool = False
     # Online only: with this probability an exploratory action is replaced by one drawn
     # uniformly from the action space (one-hot moves: a uniform random move). A floor under
     # every method's exploration: an advantage-weighted actor's learned std shrinks as β
@@ -79,6 +82,14 @@ class LoopConfig:
             raise ValueError(
                 f"online_ratio (--online-ratio) must be in [0, 1] or none, got {ratio}"
             )
+
+
+    @property
+    def batch_mix(self):
+        from dualrl.data.buffer import BatchMix
+
+        return BatchMix(self.online_ratio, self.online_window, self.online_warmup,
+                        self.rest_from_all)
 
 
 @dataclass
@@ -226,6 +237,11 @@ _CALQL = {
                        clip_diff_min=-200.0, actor_lr=1e-4, sparse_reward=True),
 }
 _CALQL_DEPTH = {"antmaze": 5, "adroit": 3}
+# SO2 on Frozen-Lake: targets in the return range [0, 1] (the shared protocol's clip, which
+# the cpu / paper presets give every method) and no entropy bonus in the backup. Measured on
+# the quick preset: with the bonus and no clip, the 10-member SAC-N critic diverged offline
+# (Q 4 -> 2.8e5 in 10k updates; score 0); with both, it stayed at Q ~ 0.01-0.03.
+_SO2 = {"frozenlake": dict(backup_entropy=False, value_min=0.0, value_max=1.0)}
 for _family, _presets in PRESETS.items():
     for _name, _preset in _presets.items():
         _calql = dict(_CALQL.get(_family, {}))
@@ -235,6 +251,9 @@ for _family, _presets in PRESETS.items():
         elif _family in _CALQL_DEPTH:
             _calql["hidden"] = (256,) * _CALQL_DEPTH[_family]
         _preset["calql"] = _calql
+        _preset["so2"] = dict(_SO2.get(_family, {}))
+        if _name == "quick" or _family == "frozenlake":
+            _preset["so2"]["actor_hidden"] = (width, width)
 
 
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
@@ -243,18 +262,29 @@ def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
     return PRESETS.get(family, {}).get(preset, {"loop": {}, "agent": {}, "env": {}})
 
 
+# a base method's preset entries that are about its own actor, not its critic
+_ACTOR_FIELDS = {"actor_hidden", "actor_lr", "laplace", "orthogonal"}
+
+
 def preset_agent_overrides(preset: dict[str, dict[str, Any]], algo: str,
-                           config_cls: type) -> dict[str, Any]:
+                           config_cls: type, critic: str | None = None) -> dict[str, Any]:
     """A preset's agent fields for one method: its shared "agent" entries that the method's
-    config has (IQL's expectile means nothing to Cal-QL), under the method's own group."""
+    config has (IQL's expectile means nothing to Cal-QL), then — for DUAL on `critic` — that
+    critic's method group (its critic settings only), then the method's own group."""
     names = {f.name for f in dataclasses.fields(config_cls)}
     shared = {k: v for k, v in preset.get("agent", {}).items() if k in names}
-    return {**shared, **preset.get(algo, {})}
+    critic_group = {}
+    if critic is not None and critic != algo:
+        critic_group = {k: v for k, v in preset.get(critic, {}).items()
+                        if k in names and k not in _ACTOR_FIELDS}
+    return {**shared, **critic_group, **preset.get(algo, {})}
 
 
 # ------------------------------------------------------------------ string overrides
 def field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """A config dataclass's fields and their types (class-level constants left out)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
 def parse_value(text: str, tp: Any, name: str = "") -> Any:

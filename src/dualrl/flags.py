@@ -177,11 +177,16 @@ def build_train_config(argv: list[str], prog: str = "dualrl train"):
     preset = preset_overrides(spec.family, known.preset)
     agent_cls, agent_impl = get_algo(known.algo)
     try:
-        # the method's own loop defaults (e.g. Cal-QL's 50/50 mixing) under the task's preset
-        loop = apply_overrides(LoopConfig(), {**getattr(agent_impl, "loop_defaults", {}),
-                                              **preset.get("loop", {}), **overrides["loop"]})
+        # the critic an actor sits on (DUAL's --dual.critic) brings its method's preset group
+        critic = overrides["agent"].get("critic", preset.get(known.algo, {}).get("critic"))
         agent = apply_overrides(agent_cls(), {
-            **preset_agent_overrides(preset, known.algo, agent_cls), **overrides["agent"]})
+            **preset_agent_overrides(preset, known.algo, agent_cls, critic),
+            **overrides["agent"]})
+        # the task preset's loop, the method's own loop settings (e.g. SO2's 10 updates per
+        # online step), the user's flags
+        loop = apply_overrides(LoopConfig(), {**preset.get("loop", {}),
+                                              **agent_impl.loop_defaults_for(agent),
+                                              **overrides["loop"]})
         env = {**preset.get("env", {}), **overrides["env"]}
         params = spec.resolve(**env)
         for phase in ("offline", "online"):  # bad task parameter values fail here, not mid-run

@@ -7,12 +7,14 @@ from typing import Any
 from dualrl.algos.calql import CalQL, CalQLConfig
 from dualrl.algos.dual import DUAL, DUALConfig
 from dualrl.algos.iql import IQL, IQLConfig
+from dualrl.algos.so2 import SO2, SO2Config
 from dualrl.o2o.agent import Agent
 
 ALGOS: dict[str, tuple[type, type[Agent]]] = {
     "iql": (IQLConfig, IQL),
     "dual": (DUALConfig, DUAL),
     "calql": (CalQLConfig, CalQL),
+    "so2": (SO2Config, SO2),
 }
 
 

@@ -1,5 +1,5 @@
-"""DUAL (SPEC §2–§8): diffusion planner -> 1-step student actor on an IQL critic -> last-layer
-Laplace -> shift-aware ensemble acting.
+"""DUAL (SPEC §2–§8): diffusion planner -> 1-step student actor on a critic (IQL, Cal-QL or
+SO2: `--dual.critic`) -> last-layer Laplace -> shift-aware ensemble acting.
 
 Offline (the `on_phase_start("offline")` hook, each stage checkpointed): fit the trajectory
 planner, distil it to a one-step student; the student becomes the actor. Then the shared loop
@@ -11,10 +11,19 @@ The actor's mean is the a_0 slot of the student's output for z = 0 with s_0 inpa
 z = 0), so μ is linear in the head rows W_a: those rows get the Laplace posterior. Weight
 samples are stored as deviations from the MAP at fit time and added to the CURRENT head when
 acting, so the ensemble stays centred on the actor as it keeps training online.
+
+On a SAC-family critic (Cal-QL, SO2) the actor loss is that critic's E[α log π(ã|s) −
+Q(s, ã)] with ã = μ + σ_ψ ε reparameterised from the DUAL Gaussian, and the critic's policy
+draws come from the same Gaussian. The Laplace posterior reads that loss as the likelihood of
+buffer actions weighted by w = exp(A/α) (critics.sac.soft_advantage_weights): Gaussian and
+linear in the head, so its Hessian is exactly the Gauss–Newton matrix Σ w φ̃φ̃ᵀ / σ_ψ² the
+shared module builds (the GGN through Q's action-Jacobian was not chosen: ReLU critics are
+piecewise linear in a, and their curvature in the head is zero almost everywhere).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 from dataclasses import dataclass
@@ -28,11 +37,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax.training.train_state import TrainState
 
-from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN
+from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, sample_gaussian
+from dualrl.algos.calql import CalQL, CalQLConfig, calql_objective
 from dualrl.algos.laplace_acting import LaplaceActing
+from dualrl.algos.so2 import SO2, SO2Config, so2_objective
 from dualrl.critics import iql as iql_loss
 from dualrl.critics.networks import QEnsemble, ValueNet
-from dualrl.data.buffer import Batch, BufferState
+from dualrl.data.buffer import Batch, BufferState, MonteCarloReturns
 from dualrl.diffusion.conditioning import inpaint
 from dualrl.diffusion.parameterization import to_x_eps
 from dualrl.diffusion.planner import PlannerConfig, TrajectoryPlanner
@@ -42,7 +53,9 @@ from dualrl.o2o.agent import ActContext, Agent, Metrics, actor_critic_acting_vie
 from dualrl.uq.mixture import mixture_moments, shift_distance
 
 UQ_MODES = ("laplace", "sampling", "la-elbo", "none")
-CRITICS = ("iql",)  # Cal-QL's SAC-style objective and SO2 come with their issue
+CRITICS = ("iql", "calql", "so2")
+# a SAC-family critic's own config, filled from DUALConfig's fields of the same names
+CRITIC_CONFIGS = {"calql": CalQLConfig, "so2": SO2Config}
 
 
 @dataclass
@@ -61,7 +74,9 @@ class DUALConfig:
     stage_cache: str = ""
     use_planner: bool = True  # False: "w/o planner" — action-only diffusion (horizon 1)
     distill: bool = True  # False: "w/o distillation" — the K-step teacher sampler is the actor
-    # critic (SPEC §7) and the actor objective that goes with it: "iql" (AWR likelihood)
+    # critic (SPEC §7) and the actor objective that goes with it: "iql" (AWR likelihood),
+    # "calql" / "so2" (SAC-style E[α log π − Q]); the fields below apply where the critic has
+    # them, and the task preset's calql / so2 groups apply to DUAL on that critic
     critic: str = "iql"
     hidden: tuple[int, ...] = (256, 256)
     critic_lr: float = 3e-4
@@ -74,6 +89,23 @@ class DUALConfig:
     layer_norm: bool = False  # LayerNorm in the Q and V networks (as IQLConfig)
     value_min: float | None = None  # targets clipped to the return range (as IQLConfig)
     value_max: float | None = None
+    # Cal-QL (--dual.critic calql; defaults and meaning as CalQLConfig)
+    cql_alpha: float = 10.0
+    cql_alpha_online: float = 10.0
+    lagrange: bool = False
+    target_action_gap: float = 0.8
+    max_target_backup: bool = False
+    clip_diff_min: float | None = None
+    calibrated: bool = True
+    sparse_reward: bool = False
+    reward_scale: float = 1.0
+    reward_bias: float = 0.0
+    # SO2 (--dual.critic so2; as SO2Config)
+    num_qs: int = 10
+    noise_std: float = 0.3
+    noise_clip: float = 0.6
+    actor_every: int = 10
+    backup_entropy: bool = True
     # actor (SPEC §5)
     actor_lr: float = 3e-4
     actor_cosine_steps: int = 0  # > 0: CORL's cosine actor lr (see IQLConfig)
@@ -99,6 +131,16 @@ class DUALConfig:
             raise ValueError("teacher_steps must be a power of two >= 2")
         if self.num_samples < 1 or self.refit_every < 1 or self.fit_samples < 2:
             raise ValueError("num_samples, refit_every >= 1 and fit_samples >= 2 required")
+
+
+def dual_critic_config(config: DUALConfig) -> CalQLConfig | SO2Config:
+    """The base method's config of DUAL's SAC-family critic, from DUAL's same-named fields
+    (the actor's own settings — widths, lr, Laplace — are DUAL's and stay out)."""
+    cls = CRITIC_CONFIGS[config.critic]
+    actor_only = {"actor_hidden", "actor_lr", "laplace", "orthogonal"}
+    shared = {f.name for f in dataclasses.fields(cls)} & {f.name for f in
+                                                          dataclasses.fields(config)}
+    return cls(**{name: getattr(config, name) for name in shared - actor_only})
 
 
 class DUALActor(nn.Module):
@@ -136,7 +178,7 @@ class DUALActor(nn.Module):
 class DUALState:
     actor: TrainState
     critic: TrainState
-    value: TrainState
+    value: Any  # IQL's V network, or a SAC-family critic's SACTemperatures
     target_critic_params: Any
     frozen_params: Any  # with freeze_transition: the offline actor, used for ŝ; else {}
     deltas: jax.Array  # (M, F+1, da) posterior weight draws minus the MAP at fit time
@@ -155,15 +197,33 @@ class DUAL(LaplaceActing, Agent):
 
     def __init__(self, config: DUALConfig):
         self.config = config
-        self.objective = iql_loss.IQLObjective(
-            critic_net=QEnsemble(num_qs=2, hidden=config.hidden, layer_norm=config.layer_norm),
-            value_net=ValueNet(hidden=config.hidden, layer_norm=config.layer_norm),
-            critic_lr=config.critic_lr,
-            value_lr=config.value_lr, expectile=config.expectile, gamma=config.gamma,
-            tau=config.tau, beta=config.beta, max_weight=config.max_weight,
-            value_range=iql_loss.value_range(config.value_min, config.value_max))
+        if config.critic == "iql":
+            self.objective = iql_loss.IQLObjective(
+                critic_net=QEnsemble(num_qs=2, hidden=config.hidden,
+                                     layer_norm=config.layer_norm),
+                value_net=ValueNet(hidden=config.hidden, layer_norm=config.layer_norm),
+                critic_lr=config.critic_lr,
+                value_lr=config.value_lr, expectile=config.expectile, gamma=config.gamma,
+                tau=config.tau, beta=config.beta, max_weight=config.max_weight,
+                value_range=iql_loss.value_range(config.value_min, config.value_max))
+        else:  # the base method's objective on the DUAL Gaussian
+            build = {"calql": calql_objective, "so2": so2_objective}[config.critic]
+            self.objective = build(dual_critic_config(config), sample_gaussian)
         self.stage_dir: Path | None = None  # set by the loop: where stage checkpoints go
         self.log = print
+
+    @classmethod
+    def loop_defaults_for(cls, config: DUALConfig) -> dict[str, Any]:
+        """The critic's method's loop settings (SO2's 10 updates per step, ...)."""
+        return dict({"iql": {}, "calql": CalQL.loop_defaults,
+                     "so2": SO2.loop_defaults}[config.critic])
+
+    def monte_carlo_returns(self) -> MonteCarloReturns | None:
+        cfg = self.config
+        if cfg.critic != "calql":
+            return None
+        return MonteCarloReturns(cfg.gamma, cfg.sparse_reward, cfg.reward_scale,
+                                 cfg.reward_bias)
 
     # ------------------------------------------------------------------ set-up
     def planner_config(self) -> PlannerConfig:
@@ -302,6 +362,14 @@ class DUAL(LaplaceActing, Agent):
         log_std = self.actor_net.apply(params, phi[:b], method=DUALActor.log_std)
         return lay.action_slot(x[:b]), log_std, phi[:b], lay.next_state_slot(x[b:])
 
+    def policy(self, params):
+        """The DUAL Gaussian's sampler (obs, key, n) -> (a, log π) for a SAC-family critic."""
+        def draw(obs, key, num_samples):
+            mean, log_std, _ = self.policy_parts(params, obs)
+            return sample_gaussian(key, mean, log_std, num_samples)
+
+        return draw
+
     def head_weights(self, params) -> jax.Array:
         """W_eff (F+1, da): μ = φ̃ W_eff, the linear model the Laplace fit is about."""
         out = params["params"]["student"]["output"]
@@ -312,8 +380,10 @@ class DUAL(LaplaceActing, Agent):
     # ----------------------------------------------------------------- update
     def update(self, state: DUALState, batch: Batch, key: jax.Array) -> tuple[DUALState, Metrics]:
         cfg = self.config
+        k_critic, k_actor = jax.random.split(key)
         critic, value, target, aux, critic_metrics = self.objective.update(
-            state.critic, state.value, state.target_critic_params, batch)
+            state.critic, state.value, state.target_critic_params, batch,
+            self.policy(state.actor.params), k_critic)
         use_transition = cfg.use_planner and cfg.transition_weight > 0
 
         def actor_loss_fn(params):
@@ -324,16 +394,22 @@ class DUAL(LaplaceActing, Agent):
             else:
                 mean, log_std, _ = self.policy_parts(params, batch.observations)
                 trans = jnp.zeros(())
-            loss = self.objective.actor_loss(aux, batch, mean, log_std, key)
+            loss = self.objective.actor_loss(aux, batch, mean, log_std, k_actor)
             return loss + cfg.transition_weight * trans, (loss, trans, log_std)
 
-        (_, (loss, trans, log_std)), grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(
-            state.actor.params)
-        actor = state.actor.apply_gradients(grads=grads)
+        def step_actor(actor):
+            (_, (loss, trans, log_std)), grads = jax.value_and_grad(
+                actor_loss_fn, has_aux=True)(actor.params)
+            return actor.apply_gradients(grads=grads), (loss, trans, jnp.exp(log_std).mean())
+
+        # every critic step, or every `actor_every`-th online on the SO2 critic
+        due = state.steps % self.objective.actor_period(state.value) == 0
+        actor, (loss, trans, std) = jax.lax.cond(
+            due, step_actor, lambda actor: (actor, (jnp.zeros(()),) * 3), state.actor)
         new = state.replace(actor=actor, critic=critic, value=value, target_critic_params=target,
                             steps=state.steps + 1)
         return new, {**critic_metrics, "actor_loss": loss, "transition_loss": trans,
-                     "actor_std": jnp.exp(log_std).mean()}
+                     "actor_std": std, "actor_updates": due.astype(jnp.float32)}
 
     # ----------------------------------------------------------------- acting
     def acting_view(self, state):
@@ -386,7 +462,10 @@ class DUAL(LaplaceActing, Agent):
         return action, info
 
     def state_value(self, state: DUALState, obs: jax.Array) -> jax.Array:
-        return self.objective.value_net.apply(state.value.params, obs)
+        if self.config.critic == "iql":
+            return self.objective.value_net.apply(state.value.params, obs)
+        # a SAC-family critic has no V network: Q at the mean action
+        return self.q_value(state, obs, self.policy_parts(state.actor.params, obs)[0])
 
     def q_value(self, state: DUALState, obs: jax.Array, act: jax.Array) -> jax.Array:
         return self.objective.critic_net.apply(state.critic.params, obs, act).min(axis=0)
@@ -407,7 +486,8 @@ class DUAL(LaplaceActing, Agent):
                        buffer_state: BufferState, key: jax.Array) -> DUALState:
         if phase == "offline":
             return self._pretrain(state, buffer_state, key)
-        state = state.replace(frozen_params=self._frozen_copy(state.actor.params))
+        state = state.replace(frozen_params=self._frozen_copy(state.actor.params),
+                              value=self.objective.start_online(state.value))
         return super().on_phase_start(state, phase, buffer, buffer_state, key)
 
     def _frozen_copy(self, params):
@@ -432,8 +512,9 @@ class DUAL(LaplaceActing, Agent):
             n = obs.shape[0]
             return phi, jnp.ones(n), jnp.full((n, self.act_dim), 1.0 / self.head_coef**2)
         # the actor loss of Eq. 5: the objective's likelihood weights, σ_ψ(s)²
-        weights = self.objective.likelihood_weights(state.critic, state.value,
-                                                    state.target_critic_params, obs, act)
+        weights = self.objective.likelihood_weights(
+            state.critic, state.value, state.target_critic_params, obs, act,
+            self.policy(state.actor.params))
         return phi, weights, jnp.exp(-2.0 * log_std)
 
     # -------------------------------------------------------------- pretraining

@@ -58,7 +58,7 @@ def bench_updates(n_updates: int, repeats: int, hidden: tuple[int, ...] = (256, 
         batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size)
         return agent.update(state, batch, k_update)
 
-    chunk = _make_train_chunk(agent, batch_size, None)
+    chunk = _make_train_chunk(agent, batch_size)
 
     def run_single(state):
         for t in range(n_updates):
@@ -114,7 +114,7 @@ def bench_dual_vs_iql(n_updates: int, repeats: int, batch_size: int = 256) -> di
               "dual_dense": DUAL(dual_config)}
     agents["dual_dense"].prefix_pass = False
     states = {k: a.init(key, 11, 3) for k, a in agents.items()}
-    chunks = {k: _make_train_chunk(a, batch_size, None) for k, a in agents.items()}
+    chunks = {k: _make_train_chunk(a, batch_size) for k, a in agents.items()}
 
     def run(name):
         states[name], sums = chunks[name](states[name], buffer_state, np.int32(0), key,
@@ -220,6 +220,129 @@ def bench_vmapped_seeds(n_seeds: int, offline_steps: int, online_steps: int,
             "sequential_seconds": seq_s, "vmapped_seconds": vm_s,
             "vmapped_speedup": seq_s / vm_s, "all_seconds": times,
             "final_scores": scores}
+
+
+def bench_critics(n_updates: int, repeats: int, batch_size: int = 256) -> dict[str, Any]:
+    """Fused gradient updates per second of every critic, as a base method and under DUAL
+    (hopper-sized synthetic data, 2×256 critics; Cal-QL with 10 CQL actions, SO2 with a
+    10-member ensemble), timed alternately; and SO2's ensemble critic step as ONE vmapped
+    10-member network against a Python loop over 10 one-member networks (one jitted step
+    each, the same batch and TD target)."""
+    import optax
+    from flax.training.train_state import TrainState
+
+    from dualrl.algos import make_agent
+    from dualrl.algos.calql import CalQLConfig
+    from dualrl.algos.dual import DUALConfig
+    from dualrl.algos.iql import IQLConfig
+    from dualrl.algos.so2 import SO2Config
+    from dualrl.critics.networks import QEnsemble
+    from dualrl.data.buffer import ReplayBuffer
+    from dualrl.data.normalizer import Normalizer
+    from dualrl.o2o.loop import _make_train_chunk
+
+    dataset = _synthetic_dataset(100_000, 11, 3)
+    buffer_state = ReplayBuffer(dataset, 0, Normalizer.fit(dataset.observations)).init_state()
+    key = jax.random.PRNGKey(0)
+    dual = dict(hidden=(256, 256), planner_hidden=(256, 256, 256), horizon=8)
+    configs = {"iql": ("iql", IQLConfig(hidden=(256, 256))),
+               "calql": ("calql", CalQLConfig(actor_hidden=(256, 256))),
+               "so2": ("so2", SO2Config()),
+               "dual_iql": ("dual", DUALConfig(critic="iql", **dual)),
+               "dual_calql": ("dual", DUALConfig(critic="calql", **dual)),
+               "dual_so2": ("dual", DUALConfig(critic="so2", **dual))}
+    agents = {k: make_agent(algo, cfg) for k, (algo, cfg) in configs.items()}
+    states = {k: a.init(key, 11, 3) for k, a in agents.items()}
+    chunks = {k: _make_train_chunk(a, batch_size) for k, a in agents.items()}
+
+    def run(name):
+        states[name], sums = chunks[name](states[name], buffer_state, np.int32(0), key,
+                                          n_updates)
+        jax.block_until_ready(sums)
+
+    # the ensemble step: 10 members vmapped in one network vs 10 networks in a Python loop
+    batch = ReplayBuffer.sample(buffer_state, key, batch_size)
+    y = batch.rewards
+
+    def make_step(net):
+        def step(state):
+            def loss_fn(params):
+                qs = net.apply(params, batch.observations, batch.actions)
+                return ((qs - y[None]) ** 2).mean(axis=1).sum()
+
+            return state.apply_gradients(grads=jax.grad(loss_fn)(state.params))
+
+        return jax.jit(step)
+
+    def make_state(net, k):
+        params = net.init(k, batch.observations[:1], batch.actions[:1])
+        return TrainState.create(apply_fn=net.apply, params=params, tx=optax.adam(3e-4))
+
+    wide, one = QEnsemble(num_qs=10), QEnsemble(num_qs=1)
+    wide_step, one_step = make_step(wide), make_step(one)
+    ens = {"vmapped": [make_state(wide, key)],
+           "python_loop": [make_state(one, jax.random.fold_in(key, h)) for h in range(10)]}
+    ens_steps = max(n_updates // 4, 50)
+
+    def run_ensemble(mode):
+        step = wide_step if mode == "vmapped" else one_step
+        for _ in range(ens_steps):
+            ens[mode] = [step(state) for state in ens[mode]]
+        jax.block_until_ready(ens[mode])
+
+    for name in agents:  # compile + warm up
+        run(name)
+    for mode in ens:
+        run_ensemble(mode)
+    times: dict[str, list[float]] = {k: [] for k in [*agents, *ens]}
+    for _ in range(repeats):
+        for name in agents:
+            t0 = time.perf_counter()
+            run(name)
+            times[name].append(time.perf_counter() - t0)
+        for mode in ens:
+            t0 = time.perf_counter()
+            run_ensemble(mode)
+            times[mode].append(time.perf_counter() - t0)
+    rate = {k: n_updates / float(np.median(times[k])) for k in agents}
+    ens_rate = {k: ens_steps / float(np.median(times[k])) for k in ens}
+    return {"updates_per_second": rate, "n_updates": n_updates, "repeats": repeats,
+            "batch_size": batch_size,
+            "ensemble_steps_per_second": ens_rate, "ensemble_steps": ens_steps,
+            "ensemble_vmapped_over_loop": ens_rate["vmapped"] / ens_rate["python_loop"]}
+
+
+def _critic_lines(c: dict[str, Any] | None) -> list[str]:
+    if c is None:
+        return []
+    r = c["updates_per_second"]
+    names = {"iql": "IQL", "calql": "Cal-QL (10 CQL actions per state)",
+             "so2": "SO2 (10-member Q ensemble)", "dual_iql": "DUAL on IQL",
+             "dual_calql": "DUAL on Cal-QL", "dual_so2": "DUAL on SO2"}
+    e = c["ensemble_steps_per_second"]
+    return [
+        f"Every critic, fused updates of batch {c['batch_size']} on hopper-sized synthetic "
+        f"data (2×256 critics; actors 2×256, DUAL's student 3×256 over a horizon-8 segment; "
+        f"measured {c.get('date', '')}, medians of {c['repeats']} interleaved repeats of "
+        f"{c['n_updates']} updates):",
+        "",
+        "| method | updates / s | vs IQL |",
+        "|---|---:|---:|",
+        *[f"| {names[k]} | {v:.0f} | {v / r['iql']:.2f} |" for k, v in r.items()],
+        "",
+        "SO2's ensemble critic step (TD loss, gradient, Adam) of 10 Q members, "
+        f"{c['ensemble_steps']} steps each way, side by side:",
+        "",
+        "| mode | steps / s |",
+        "|---|---:|",
+        f"| one vmapped 10-member network (`QEnsemble(num_qs=10)`) | {e['vmapped']:.0f} |",
+        f"| a Python loop over 10 one-member networks | {e['python_loop']:.1f} |",
+        f"| ratio vmapped / loop | {c['ensemble_vmapped_over_loop']:.2f}× |",
+        "",
+        "This section alone: `python benchmarks/throughput.py --only critics --out "
+        "docs/results/throughput.json --md docs/results/throughput.md`.",
+        "",
+    ]
 
 
 def _online_step_ms(config: Any, n: int, steps: int = 200) -> float:
@@ -336,6 +459,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             "",
         ]),
         *_vmapped_lines(result.get("vmapped_seeds")),
+        *_critic_lines(result.get("critics")),
         "Reproduce: `python benchmarks/throughput.py --out docs/results/throughput.json "
         "--md docs/results/throughput.md`.",
         "",
@@ -353,18 +477,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vmap-seeds", type=int, default=5)
     parser.add_argument("--vmap-steps", type=int, default=3000,
                         help="online steps of each seed in the vmapped-seeds benchmark")
-    parser.add_argument("--only", choices=("all", "vmapped-seeds"), default="all",
-                        help="vmapped-seeds: only that benchmark, merged into --out's JSON")
+    parser.add_argument("--only", choices=("all", "vmapped-seeds", "critics"), default="all",
+                        help="only that benchmark, merged into --out's JSON")
     args = parser.parse_args(argv)
-    if args.only == "vmapped-seeds":
+    if args.only != "all":
+        section = args.only.replace("-", "_")
         result = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
-        result["vmapped_seeds"] = bench_vmapped_seeds(args.vmap_seeds, 2000, args.vmap_steps,
-                                                      args.repeats)
-        result["vmapped_seeds"]["date"] = time.strftime("%Y-%m-%d")
+        if section == "vmapped_seeds":
+            result[section] = bench_vmapped_seeds(args.vmap_seeds, 2000, args.vmap_steps,
+                                                  args.repeats)
+        else:
+            result[section] = bench_critics(args.updates // 4, args.repeats)
+        result[section]["date"] = time.strftime("%Y-%m-%d")
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         if args.md and "updates" in result:
             Path(args.md).write_text(to_markdown(result))
-        print(json.dumps(result["vmapped_seeds"], indent=2))
+        print(json.dumps(result[section], indent=2))
         return 0
     hidden = tuple(int(x) for x in args.hidden.split(","))
     result = {
@@ -378,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         "dual": bench_dual_vs_iql(args.updates // 2, args.repeats),
         "vmapped_seeds": bench_vmapped_seeds(args.vmap_seeds, 2000, args.vmap_steps,
                                              args.repeats) | {"date": time.strftime("%Y-%m-%d")},
+        "critics": bench_critics(args.updates // 4, args.repeats)
+        | {"date": time.strftime("%Y-%m-%d")},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

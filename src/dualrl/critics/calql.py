@@ -21,9 +21,8 @@ from flax.training.train_state import TrainState
 
 from dualrl.critics.sac import (
     PolicySampler,
+    SACCriticMethods,
     SACTemperatures,
-    sac_actor_loss,
-    soft_advantage_weights,
     update_temperature,
 )
 
@@ -98,7 +97,7 @@ def cql_difference(q_data: jax.Array, q_random: jax.Array, q_policy: jax.Array,
 
 
 @dataclass(frozen=True)
-class CalQLObjective:
+class CalQLObjective(SACCriticMethods):
     """Cal-QL's critic (SAC backup + calibrated CQL gap) and its SAC actor loss, with the same
     four methods as `critics.iql.IQLObjective` so that any actor can sit on it:
 
@@ -110,7 +109,8 @@ class CalQLObjective:
       `batch.mc_returns` unless `calibrated` is False (plain CQL). α_cql is `cql_alpha`
       offline and `cql_alpha_online` once `temps.online`; with `lagrange` it is scaled by
       α' = exp(log α'), tuned so that the gap stays at `target_action_gap`;
-    - `actor_loss` -> E[α log π(ã|s) − min_h Q_h(s, ã)];
+    - `actor_loss` -> E[α log π(ã|s) − min_h Q_h(s, ã)], at every critic step
+      (`actor_period`); `start_online` marks the switch;
     - `likelihood_weights` -> exp(A / α) on buffer actions (`soft_advantage_weights`): the
       weighted-likelihood reading of that loss the Laplace fit uses. Its exact Hessian in the
       head is of no use: ReLU Q networks are piecewise linear in a, so ∇²_a Q = 0 almost
@@ -138,6 +138,7 @@ class CalQLObjective:
     reward_scale: float = 1.0  # applied to batch rewards on top of the loop's transform
     reward_bias: float = 0.0
     max_weight: float = 100.0  # of the Laplace likelihood weights
+    value_range: tuple[float, float] | None = None  # TD targets clipped to it
 
     def init(self, key: jax.Array, obs_dim: int, act_dim: int):
         params = self.critic_net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
@@ -147,8 +148,8 @@ class CalQLObjective:
         temps = SACTemperatures.create(self.init_log_alpha, self.alpha_lr, 1.0, self.critic_lr)
         return critic, temps, jax.tree.map(jnp.copy, params)
 
-    def min_q(self, params: Any) -> Any:
-        return lambda obs, act: self.critic_net.apply(params, obs, act).min(axis=0)
+    def actor_period(self, temps: SACTemperatures) -> int:
+        return 1  # the actor moves at every critic step
 
     def update(self, critic: TrainState, temps: SACTemperatures, target_params: Any,
                batch: Any, policy: PolicySampler, key: jax.Array):
@@ -173,7 +174,10 @@ class CalQLObjective:
         else:
             a_next, _ = policy(batch.next_observations, k_next, None)
             target_q = self.min_q(target_params)(batch.next_observations, a_next)
-        td_target = jax.lax.stop_gradient(rewards + self.gamma * (1.0 - batch.dones) * target_q)
+        td_target = rewards + self.gamma * (1.0 - batch.dones) * target_q
+        if self.value_range is not None:
+            td_target = jnp.clip(td_target, *self.value_range)
+        td_target = jax.lax.stop_gradient(td_target)
 
         random_actions = jax.random.uniform(k_rand, (b, n, act_dim), minval=-1.0, maxval=1.0)
         obs_n = jnp.broadcast_to(batch.observations[:, None], (b, n, batch.observations.shape[-1]))
@@ -216,15 +220,3 @@ class CalQLObjective:
                    "alpha": alpha, "alpha_loss": alpha_loss,
                    "cql_weight": cql_weight * (alpha_prime if self.lagrange else 1.0)}
         return critic, temps, target_params, (critic.params, alpha), metrics
-
-    def actor_loss(self, aux: Any, batch: Any, mean: jax.Array, log_std: jax.Array,
-                   key: jax.Array) -> jax.Array:
-        params, alpha = aux
-        return sac_actor_loss(self.min_q(params), alpha, self.sample, mean, log_std,
-                              batch.observations, key)
-
-    def likelihood_weights(self, critic: TrainState, temps: SACTemperatures,
-                           target_params: Any, obs: jax.Array, act: jax.Array,
-                           policy: PolicySampler) -> jax.Array:
-        return soft_advantage_weights(self.min_q(critic.params), temps.alpha, policy, obs, act,
-                                      self.n_actions, self.max_weight)

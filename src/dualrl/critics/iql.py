@@ -109,7 +109,7 @@ def init_critic_states(key: jax.Array, critic_net: Any, value_net: Any, obs_dim:
 class IQLObjective:
     """IQL's critic and the actor objective that goes with it, as ONE pluggable piece for
     actors that sit on a critic (DUAL's `--dual.critic`). Another critic (Cal-QL's SAC-style
-    loss, SO2) provides the same four methods:
+    loss, SO2) provides the same methods:
 
     - `init(key, obs_dim, act_dim)` -> (critic, value, target params);
     - `update(critic, value, target, batch, policy, key)` -> the new three, the per-batch
@@ -118,8 +118,9 @@ class IQLObjective:
     - `actor_loss(aux, batch, mean, log_std, key)` -> the actor's scalar loss (here the
       advantage-weighted Gaussian NLL −E[w log π(a|s)], SPEC §5);
     - `likelihood_weights(critic, value, target, obs, act, policy)` -> per-row weights of that
-      loss,
-      which the Laplace fit of SPEC §6 is about.
+      loss, which the Laplace fit of SPEC §6 is about;
+    - `actor_period(value)` -> how many critic steps per actor step (SO2: 10 online), and
+      `start_online(value)` -> the value slot at the online switch (Cal-QL's α_cql switch).
     """
 
     critic_net: Any
@@ -147,6 +148,12 @@ class IQLObjective:
         weights = advantage_weights(target_q, v, self.beta, self.max_weight)
         return critic, value, target_params, weights, {**metrics,
                                                        "adv_weight_mean": weights.mean()}
+
+    def actor_period(self, value: TrainState) -> int:
+        return 1  # the actor moves at every critic step
+
+    def start_online(self, value: TrainState) -> TrainState:
+        return value  # the same objective offline and online
 
     def actor_loss(self, weights: jax.Array, batch: Any, mean: jax.Array, log_std: jax.Array,
                    key: jax.Array) -> jax.Array:

@@ -11,6 +11,7 @@ parameters, so one objective serves every actor.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax
@@ -78,9 +79,9 @@ def sac_actor_loss(q_fn: Callable[[jax.Array, jax.Array], jax.Array], alpha: jax
 def soft_advantage_weights(q_fn: Callable[[jax.Array, jax.Array], jax.Array],
                            alpha: jax.Array, policy: PolicySampler, obs: jax.Array,
                            act: jax.Array, num_samples: int, max_weight: float) -> jax.Array:
-    """w(s, a) = min(exp((Q(s, a) − V^π(s)) / α), max_weight), V^π(s) the mean Q of
-    `num_samples` policy draws (a fixed key: the Laplace refit is a deterministic function of
-    the state). The SAC policy step projects π onto exp(Q/α) / Z; read on the buffer's
+    """w(s, a) = exp((Q(s, a) − V^π(s)) / α) within [1/max_weight, max_weight], V^π(s) the
+    mean Q of `num_samples` policy draws (a fixed key: the Laplace refit is a deterministic
+    function of the state). The SAC policy step projects π onto exp(Q/α) / Z; read on the buffer's
     actions that projection is a likelihood weighted by exp(A/α), whose Hessian in a linear
     head is the Gauss–Newton matrix the Laplace module builds (see `CalQLObjective`)."""
     b = obs.shape[0]
@@ -88,4 +89,38 @@ def soft_advantage_weights(q_fn: Callable[[jax.Array, jax.Array], jax.Array],
     obs_n = jnp.broadcast_to(obs[:, None], (b, num_samples, obs.shape[-1]))
     v = q_fn(obs_n, draws).mean(axis=-1)
     adv = q_fn(obs, act) - v
-    return jnp.minimum(jnp.exp(adv / alpha), max_weight)
+    # bounded to [1 / max_weight, max_weight]: as α shrinks online, exp(A/α) would otherwise
+    # underflow to 0 on every row and the fit's normalisation by the mean weight is 0/0
+    bound = jnp.log(max_weight)
+    return jnp.exp(jnp.clip(adv / jnp.maximum(alpha, 1e-8), -bound, bound))
+
+
+class SACCriticMethods:
+    """The objective-interface methods every SAC-family critic shares (a mixin of the
+    `CalQLObjective` / `SO2Objective` dataclasses, which hold `critic_net`, `sample`,
+    `n_actions` and `max_weight`): the pessimistic Q, the SAC actor loss, its Laplace
+    likelihood weights and the online switch."""
+
+    critic_net: Any
+    sample: Sampler
+    n_actions: int
+    max_weight: float
+
+    def min_q(self, params: Any) -> Callable[[jax.Array, jax.Array], jax.Array]:
+        return lambda obs, act: self.critic_net.apply(params, obs, act).min(axis=0)
+
+    def start_online(self, temps: SACTemperatures) -> SACTemperatures:
+        return temps.replace(online=jnp.ones((), bool))
+
+    def actor_loss(self, aux: Any, batch: Any, mean: jax.Array, log_std: jax.Array,
+                   key: jax.Array) -> jax.Array:
+        """aux = (critic params, α) from `update`."""
+        params, alpha = aux
+        return sac_actor_loss(self.min_q(params), alpha, self.sample, mean, log_std,
+                              batch.observations, key)
+
+    def likelihood_weights(self, critic: TrainState, temps: SACTemperatures,
+                           target_params: Any, obs: jax.Array, act: jax.Array,
+                           policy: PolicySampler) -> jax.Array:
+        return soft_advantage_weights(self.min_q(critic.params), temps.alpha, policy, obs, act,
+                                      self.n_actions, self.max_weight)

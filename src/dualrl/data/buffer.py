@@ -43,6 +43,18 @@ class BufferState(NamedTuple):
     mc_returns: jax.Array  # (C,) float32, offline rows' return-to-go; 0 online (see Batch)
 
 
+class BatchMix(NamedTuple):
+    """How a training batch mixes offline and online rows (the loop's sampling protocol):
+    uniform over B = D_off ∪ D_on when `online_ratio` is None; else that share of online
+    rows (the newest `online_window` when > 0, ramped in over `online_warmup` online rows)
+    and the rest from D_off, or from all of B with `rest_from_all` (SO2's concat batches)."""
+
+    online_ratio: float | None = None
+    online_window: int = 0
+    online_warmup: int = 0
+    rest_from_all: bool = False
+
+
 class Transition(NamedTuple):
     """One online transition, already normalised/scaled as stored."""
 
@@ -170,15 +182,17 @@ class ReplayBuffer:
     @staticmethod
     def sample(state: BufferState, key: jax.Array, batch_size: int,
                online_ratio: float | None = None, online_window: int = 0,
-               online_warmup: int = 0) -> Batch:
+               online_warmup: int = 0, rest_from_all: bool = False) -> Batch:
         """Uniform over B = D_off ∪ D_on, or a fixed share `online_ratio` of online samples
         (drawn from the newest `online_window` online transitions when > 0; while fewer than
         `online_warmup` online transitions exist, each online slot is online only with
         probability n_online / online_warmup, so a handful of rows is not replayed to death).
+        The rest of a mixed batch is offline, or drawn from all of B with `rest_from_all`.
 
         Pure and jittable. With no online data yet, a mixed batch is all offline.
         """
-        idx = sample_indices(state, key, batch_size, online_ratio, online_window, online_warmup)
+        idx = sample_indices(state, key, batch_size, online_ratio, online_window, online_warmup,
+                             rest_from_all)
         return Batch(
             observations=state.observations[idx],
             actions=state.actions[idx],
@@ -214,12 +228,13 @@ class ReplayBuffer:
 
 def sample_indices(state: BufferState, key: jax.Array, batch_size: int,
                    online_ratio: float | None, online_window: int = 0,
-                   online_warmup: int = 0) -> jax.Array:
+                   online_warmup: int = 0, rest_from_all: bool = False) -> jax.Array:
     if online_ratio is None:
         return jax.random.randint(key, (batch_size,), 0, state.size)
     n_online = int(round(online_ratio * batch_size))
     k_off, k_on = jax.random.split(key)
-    off = jax.random.randint(k_off, (batch_size - n_online,), 0, state.n_offline)
+    rest_end = state.size if rest_from_all else state.n_offline
+    off = jax.random.randint(k_off, (batch_size - n_online,), 0, rest_end)
     n_on_avail = state.size - state.n_offline
     first = state.n_offline  # the online rows sampled: all, or the newest `online_window`
     if online_window > 0:

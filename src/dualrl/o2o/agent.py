@@ -6,7 +6,7 @@ them, fuse many updates with `lax.scan`, and checkpoint the state with no agent-
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 
@@ -47,6 +47,14 @@ class Agent:
     """
 
     name: str = "agent"
+    # LoopConfig fields that define the method (SO2's 10 updates per step, Cal-QL's 50/50
+    # mixing): applied over the task preset's loop, under the user's flags
+    loop_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def loop_defaults_for(cls, config: Any) -> dict[str, Any]:
+        """The loop defaults of the method with this config (DUAL's follow its critic)."""
+        return dict(cls.loop_defaults)
 
     def init(self, key: jax.Array, obs_dim: int, act_dim: int) -> AgentState:
         raise NotImplementedError

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from dualrl.algos import get_algo, make_agent
 from dualrl.config import LoopConfig, TrainConfig, config_from_dict
-from dualrl.data.buffer import BufferState, ReplayBuffer, Transition, add_transition
+from dualrl.data.buffer import BatchMix, BufferState, ReplayBuffer, Transition, add_transition
 from dualrl.data.dataset import Dataset
 from dualrl.data.io import load_dataset
 from dualrl.data.normalizer import Normalizer
@@ -163,11 +163,9 @@ class O2ORun:
         self._state_value = jax.jit(self.agent.state_value)
         self._q_value = jax.jit(self.agent.q_value)
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
-                                              self.loop.online_ratio, self.loop.online_window,
-                                              self.loop.online_warmup)
+                                              self.loop.batch_mix)
         self._online_step = _make_online_step(self.agent, self.loop.batch_size,
-                                              self.loop.online_ratio, self.loop.utd,
-                                              self.loop.online_window, self.loop.online_warmup,
+                                              self.loop.batch_mix, self.loop.utd,
                                               self.one_hot_actions)
         self._evaluators: dict[str, Evaluator] = {}
         self._loggers: list[Logger] = []  # the optional ones (LoopConfig.loggers), while run()
@@ -589,42 +587,41 @@ def _next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
 
 
-def _sampled_update(agent: Agent, buffer_state, batch_size: int, online_ratio: float | None,
-                    key: jax.Array, online_window: int = 0, online_warmup: int = 0):
+# a batch drawn uniformly over B (offline training, benchmarks)
+UNIFORM = BatchMix()
+
+
+def _sampled_update(agent: Agent, buffer_state, batch_size: int, mix: BatchMix,
+                    key: jax.Array):
     """scan body: update t draws its batch and its update key from fold_in(key, t)."""
 
     def body(state, t):
         k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
-        batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, online_ratio,
-                                    online_window, online_warmup)
+        batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, *mix)
         return agent.update(state, batch, k_update)
 
     return body
 
 
-def train_chunk_fn(agent: Agent, batch_size: int, online_ratio: float | None,
-                   online_window: int = 0, online_warmup: int = 0):
+def train_chunk_fn(agent: Agent, batch_size: int, mix: BatchMix = UNIFORM):
     """n updates as one `lax.scan` (not jitted: `_make_train_chunk` jits it, the vmapped
     seeds vmap it first); the key of update t is fold_in(key, t)."""
 
     def train_chunk(state, buffer_state, start, key, n):
-        body = _sampled_update(agent, buffer_state, batch_size, online_ratio, key,
-                               online_window, online_warmup)
+        body = _sampled_update(agent, buffer_state, batch_size, mix, key)
         state, metrics = jax.lax.scan(body, state, start + jnp.arange(n))
         return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
     return train_chunk
 
 
-def _make_train_chunk(agent: Agent, batch_size: int, online_ratio: float | None,
-                      online_window: int = 0, online_warmup: int = 0):
+def _make_train_chunk(agent: Agent, batch_size: int, mix: BatchMix = UNIFORM):
     """n updates in one compiled call."""
-    return jax.jit(train_chunk_fn(agent, batch_size, online_ratio, online_window,
-                                  online_warmup), static_argnums=4, donate_argnums=0)
+    return jax.jit(train_chunk_fn(agent, batch_size, mix), static_argnums=4, donate_argnums=0)
 
 
-def online_step_fn(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
-                   online_window: int = 0, online_warmup: int = 0, one_hot: bool = False):
+def online_step_fn(agent: Agent, batch_size: int, mix: BatchMix, utd: int,
+                   one_hot: bool = False):
     """Store one transition, run `utd` updates and prepare the next action's context (the
     agent's next-observation prediction, the next step's noise); not jitted (see
     `_make_online_step`)."""
@@ -634,8 +631,7 @@ def online_step_fn(agent: Agent, batch_size: int, online_ratio: float | None, ut
         act_info = {**act_info,
                     **_exploration_effect(agent, one_hot, state, norm_obs, action, act_key)}
         buffer_state = add_transition(buffer_state, transition)
-        body = _sampled_update(agent, buffer_state, batch_size, online_ratio,
-                               jax.random.fold_in(key, t), online_window, online_warmup)
+        body = _sampled_update(agent, buffer_state, batch_size, mix, jax.random.fold_in(key, t))
         state, metrics = jax.lax.scan(body, state, jnp.arange(utd))
         # acting diagnostics count once per step; × utd so one divisor serves both
         sums = {**{k: v.sum() for k, v in metrics.items()},
@@ -649,11 +645,11 @@ def online_step_fn(agent: Agent, batch_size: int, online_ratio: float | None, ut
     return online_step
 
 
-def _make_online_step(agent: Agent, batch_size: int, online_ratio: float | None, utd: int,
-                      online_window: int = 0, online_warmup: int = 0, one_hot: bool = False):
+def _make_online_step(agent: Agent, batch_size: int, mix: BatchMix, utd: int,
+                      one_hot: bool = False):
     """`online_step_fn` in one compiled call."""
-    return jax.jit(online_step_fn(agent, batch_size, online_ratio, utd, online_window,
-                                  online_warmup, one_hot), donate_argnums=(0, 1, 5))
+    return jax.jit(online_step_fn(agent, batch_size, mix, utd, one_hot),
+                   donate_argnums=(0, 1, 5))
 
 
 def _explore_with_floor(agent: Agent, epsilon: float, low: np.ndarray, high: np.ndarray,

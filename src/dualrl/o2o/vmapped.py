@@ -105,16 +105,15 @@ class VmappedRuns:
         loop = self.loop
         vm = partial(jax.vmap, in_axes=(0, BUFFER_AXES, None, 0, None))
         self._train_chunk = jax.jit(vm(train_chunk_fn(
-            self.agent, loop.batch_size, loop.online_ratio, loop.online_window,
-            loop.online_warmup)), static_argnums=4, donate_argnums=0)
+            self.agent, loop.batch_size, loop.batch_mix)), static_argnums=4, donate_argnums=0)
         self._explore = jax.jit(jax.vmap(
             lambda state, obs, key, t, ctx: _explore_with_floor(
                 self.agent, loop.explore_epsilon, lead.act_low, lead.act_high,
                 self.agent.acting_view(state), obs, key, t, ctx),
             in_axes=(0, 0, 0, None, 0)))
         self._online_step = jax.jit(jax.vmap(
-            online_step_fn(self.agent, loop.batch_size, loop.online_ratio, loop.utd,
-                           loop.online_window, loop.online_warmup, lead.one_hot_actions),
+            online_step_fn(self.agent, loop.batch_size, loop.batch_mix, loop.utd,
+                           lead.one_hot_actions),
             in_axes=(0, BUFFER_AXES, 0, None, 0, 0, 0, 0, 0, 0),
             out_axes=(0, BUFFER_AXES, 0, 0, 0)), donate_argnums=(0, 1, 5))
 
