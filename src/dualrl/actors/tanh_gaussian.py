@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, gaussian_log_prob
-from dualrl.nn.mlp import MLP
+from dualrl.nn.mlp import MLP, orthogonal_init
 
 
 class TanhGaussianActor(nn.Module):
@@ -28,7 +28,7 @@ class TanhGaussianActor(nn.Module):
 
     def setup(self) -> None:
         self.trunk = MLP(hidden=self.hidden, orthogonal=self.orthogonal)
-        head_init = (nn.initializers.orthogonal(1e-2) if self.orthogonal
+        head_init = (orthogonal_init(1e-2) if self.orthogonal
                      else nn.linear.default_kernel_init)
         self.head = nn.Dense(self.act_dim, kernel_init=head_init)
         self.log_std_head = nn.Dense(self.act_dim, kernel_init=head_init)
