@@ -79,6 +79,8 @@ def test_so2_defines_its_online_protocol_under_the_users_flags():
     assert config.agent.num_qs == 10
     config, _ = build_train_config(["--algo", "so2", "--utd", "3", "--so2.num-qs", "4"])
     assert config.loop.utd == 3 and config.agent.num_qs == 4
+    config, _ = build_train_config(["--algo", "so2", "--laplace"])  # "SO2 w LA"
+    assert config.agent.laplace
 
 
 def test_update_and_actor_counts_are_exact_and_resume_matches(tmp_path, resume_matches):
