@@ -78,3 +78,13 @@ def test_dual_runs_end_to_end_on_each_critic(tmp_path, critic):
     assert np.isfinite(online[-1]["critic_loss"]) and online[-1]["epistemic_std"] > 0.0
     # SO2's actor moves at every 10th critic step online: one actor step per env step
     assert online[-1]["actor_updates"] == pytest.approx(1.0 / utd if critic == "so2" else 1.0)
+
+
+def test_clip_draws_keeps_the_critics_queries_inside_the_action_box():
+    key, mean, log_std = jax.random.PRNGKey(0), jnp.full((64, 2), 0.9), jnp.zeros((64, 2))
+    plain = DUAL(DUALConfig(critic="calql"))._draw(key, mean, log_std, 5)
+    clipped = DUAL(DUALConfig(critic="calql", clip_draws=True))._draw(key, mean, log_std, 5)
+    assert float(plain[0].max()) > 1.0 and float(jnp.abs(clipped[0]).max()) <= 1.0
+    inside = jnp.abs(plain[0]) <= 1.0
+    np.testing.assert_array_equal(jnp.where(inside, plain[0], 0), jnp.where(inside, clipped[0], 0))
+    np.testing.assert_array_equal(plain[1], clipped[1])  # the Gaussian's own density

@@ -106,6 +106,12 @@ class DUALConfig:
     noise_clip: float = 0.6
     actor_every: int = 10
     backup_entropy: bool = True
+    # SAC-family critics: the Gaussian's draws clipped to the action box [−1, 1] before they
+    # reach Q (the base methods' draws are tanh-squashed; unbounded draws let the critic be
+    # queried, and the actor pulled, outside the data's box). Tried on frozenlake-shift quick
+    # (docs/results/critics.md): it does not help — the clipped draws make entropy free, σ_ψ
+    # runs to its maximum (e²) and the runs still score ~0; off by default
+    clip_draws: bool = False
     # actor (SPEC §5)
     actor_lr: float = 3e-4
     actor_cosine_steps: int = 0  # > 0: CORL's cosine actor lr (see IQLConfig)
@@ -208,7 +214,7 @@ class DUAL(LaplaceActing, Agent):
                 value_range=iql_loss.value_range(config.value_min, config.value_max))
         else:  # the base method's objective on the DUAL Gaussian
             build = {"calql": calql_objective, "so2": so2_objective}[config.critic]
-            self.objective = build(dual_critic_config(config), sample_gaussian)
+            self.objective = build(dual_critic_config(config), self._draw)
         self.stage_dir: Path | None = None  # set by the loop: where stage checkpoints go
         self.log = print
 
@@ -362,11 +368,17 @@ class DUAL(LaplaceActing, Agent):
         log_std = self.actor_net.apply(params, phi[:b], method=DUALActor.log_std)
         return lay.action_slot(x[:b]), log_std, phi[:b], lay.next_state_slot(x[b:])
 
+    def _draw(self, key, mean, log_std, num_samples=None):
+        """Reparameterised draws of the DUAL Gaussian and their log densities (clipped to
+        the action box with `clip_draws`; the density stays the Gaussian's)."""
+        action, log_pi = sample_gaussian(key, mean, log_std, num_samples)
+        return (jnp.clip(action, -1.0, 1.0) if self.config.clip_draws else action), log_pi
+
     def policy(self, params):
         """The DUAL Gaussian's sampler (obs, key, n) -> (a, log π) for a SAC-family critic."""
         def draw(obs, key, num_samples):
             mean, log_std, _ = self.policy_parts(params, obs)
-            return sample_gaussian(key, mean, log_std, num_samples)
+            return self._draw(key, mean, log_std, num_samples)
 
         return draw
 
