@@ -83,7 +83,6 @@ class LoopConfig:
                 f"online_ratio (--online-ratio) must be in [0, 1] or none, got {ratio}"
             )
 
-
     @property
     def batch_mix(self):
         from dualrl.data.buffer import BatchMix
@@ -244,16 +243,13 @@ _CALQL_DEPTH = {"antmaze": 5, "adroit": 3}
 _SO2 = {"frozenlake": dict(backup_entropy=False, value_min=0.0, value_max=1.0)}
 for _family, _presets in PRESETS.items():
     for _name, _preset in _presets.items():
-        _calql = dict(_CALQL.get(_family, {}))
+        _calql, _so2 = dict(_CALQL.get(_family, {})), dict(_SO2.get(_family, {}))
         width = _preset.get("agent", {}).get("hidden", (256, 256))[0]
         if _name == "quick" or _family == "frozenlake":  # the task's small widths
-            _calql["actor_hidden"] = (width, width)
+            _calql["actor_hidden"] = _so2["actor_hidden"] = (width, width)
         elif _family in _CALQL_DEPTH:
             _calql["hidden"] = (256,) * _CALQL_DEPTH[_family]
-        _preset["calql"] = _calql
-        _preset["so2"] = dict(_SO2.get(_family, {}))
-        if _name == "quick" or _family == "frozenlake":
-            _preset["so2"]["actor_hidden"] = (width, width)
+        _preset["calql"], _preset["so2"] = _calql, _so2
 
 
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
@@ -262,8 +258,9 @@ def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
     return PRESETS.get(family, {}).get(preset, {"loop": {}, "agent": {}, "env": {}})
 
 
-# a base method's preset entries that are about its own actor, not its critic
-_ACTOR_FIELDS = {"actor_hidden", "actor_lr", "laplace", "orthogonal"}
+# a SAC-family method's config fields that are about its own actor, not its critic: left out
+# where DUAL sits on that critic (its preset group, `algos.dual.dual_critic_config`)
+SAC_ACTOR_FIELDS = frozenset({"actor_hidden", "actor_lr", "laplace", "orthogonal"})
 
 
 def preset_agent_overrides(preset: dict[str, dict[str, Any]], algo: str,
@@ -276,7 +273,7 @@ def preset_agent_overrides(preset: dict[str, dict[str, Any]], algo: str,
     critic_group = {}
     if critic is not None and critic != algo:
         critic_group = {k: v for k, v in preset.get(critic, {}).items()
-                        if k in names and k not in _ACTOR_FIELDS}
+                        if k in names and k not in SAC_ACTOR_FIELDS}
     return {**shared, **critic_group, **preset.get(algo, {})}
 
 

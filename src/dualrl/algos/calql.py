@@ -73,6 +73,11 @@ def calql_objective(cfg: CalQLConfig, sample) -> CalQLObjective:
         reward_scale=cfg.reward_scale, reward_bias=cfg.reward_bias, max_weight=cfg.max_weight)
 
 
+def calql_monte_carlo_returns(cfg: CalQLConfig) -> MonteCarloReturns:
+    """The returns-to-go the calibration bound needs, in the critic's reward units."""
+    return MonteCarloReturns(cfg.gamma, cfg.sparse_reward, cfg.reward_scale, cfg.reward_bias)
+
+
 class CalQL(SACAgent):
     name = "calql"
     loop_defaults: ClassVar[dict] = {"online_ratio": 0.5}  # the references' mixing_ratio
@@ -81,6 +86,4 @@ class CalQL(SACAgent):
         super().__init__(config, calql_objective(config, sample_tanh_gaussian))
 
     def monte_carlo_returns(self) -> MonteCarloReturns:
-        cfg = self.config
-        return MonteCarloReturns(cfg.gamma, cfg.sparse_reward, cfg.reward_scale,
-                                 cfg.reward_bias)
+        return calql_monte_carlo_returns(self.config)

@@ -38,9 +38,10 @@ import numpy as np
 from flax.training.train_state import TrainState
 
 from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, sample_gaussian
-from dualrl.algos.calql import CalQL, CalQLConfig, calql_objective
+from dualrl.algos.calql import CalQL, CalQLConfig, calql_monte_carlo_returns, calql_objective
 from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.algos.so2 import SO2, SO2Config, so2_objective
+from dualrl.config import SAC_ACTOR_FIELDS
 from dualrl.critics import iql as iql_loss
 from dualrl.critics.networks import QEnsemble, ValueNet
 from dualrl.data.buffer import Batch, BufferState, MonteCarloReturns
@@ -53,9 +54,11 @@ from dualrl.o2o.agent import ActContext, Agent, Metrics, actor_critic_acting_vie
 from dualrl.uq.mixture import mixture_moments, shift_distance
 
 UQ_MODES = ("laplace", "sampling", "la-elbo", "none")
-CRITICS = ("iql", "calql", "so2")
-# a SAC-family critic's own config, filled from DUALConfig's fields of the same names
-CRITIC_CONFIGS = {"calql": CalQLConfig, "so2": SO2Config}
+# DUAL's SAC-family critics: the base method's agent class (its loop settings), config class
+# (filled from DUALConfig's fields of the same names) and objective builder
+SAC_CRITICS = {"calql": (CalQL, CalQLConfig, calql_objective),
+               "so2": (SO2, SO2Config, so2_objective)}
+CRITICS = ("iql", *SAC_CRITICS)
 
 
 @dataclass
@@ -142,11 +145,10 @@ class DUALConfig:
 def dual_critic_config(config: DUALConfig) -> CalQLConfig | SO2Config:
     """The base method's config of DUAL's SAC-family critic, from DUAL's same-named fields
     (the actor's own settings — widths, lr, Laplace — are DUAL's and stay out)."""
-    cls = CRITIC_CONFIGS[config.critic]
-    actor_only = {"actor_hidden", "actor_lr", "laplace", "orthogonal"}
+    _, cls, _ = SAC_CRITICS[config.critic]
     shared = {f.name for f in dataclasses.fields(cls)} & {f.name for f in
                                                           dataclasses.fields(config)}
-    return cls(**{name: getattr(config, name) for name in shared - actor_only})
+    return cls(**{name: getattr(config, name) for name in shared - SAC_ACTOR_FIELDS})
 
 
 class DUALActor(nn.Module):
@@ -213,7 +215,7 @@ class DUAL(LaplaceActing, Agent):
                 tau=config.tau, beta=config.beta, max_weight=config.max_weight,
                 value_range=iql_loss.value_range(config.value_min, config.value_max))
         else:  # the base method's objective on the DUAL Gaussian
-            build = {"calql": calql_objective, "so2": so2_objective}[config.critic]
+            _, _, build = SAC_CRITICS[config.critic]
             self.objective = build(dual_critic_config(config), self._draw)
         self.stage_dir: Path | None = None  # set by the loop: where stage checkpoints go
         self.log = print
@@ -221,15 +223,15 @@ class DUAL(LaplaceActing, Agent):
     @classmethod
     def loop_defaults_for(cls, config: DUALConfig) -> dict[str, Any]:
         """The critic's method's loop settings (SO2's 10 updates per step, ...)."""
-        return dict({"iql": {}, "calql": CalQL.loop_defaults,
-                     "so2": SO2.loop_defaults}[config.critic])
+        if config.critic == "iql":
+            return {}
+        base, _, _ = SAC_CRITICS[config.critic]
+        return base.loop_defaults_for(dual_critic_config(config))
 
     def monte_carlo_returns(self) -> MonteCarloReturns | None:
-        cfg = self.config
-        if cfg.critic != "calql":
+        if self.config.critic != "calql":
             return None
-        return MonteCarloReturns(cfg.gamma, cfg.sparse_reward, cfg.reward_scale,
-                                 cfg.reward_bias)
+        return calql_monte_carlo_returns(dual_critic_config(self.config))
 
     # ------------------------------------------------------------------ set-up
     def planner_config(self) -> PlannerConfig:

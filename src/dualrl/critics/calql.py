@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from flax.training.train_state import TrainState
 
+from dualrl.critics.iql import clip_to_range
 from dualrl.critics.sac import (
     PolicySampler,
     SACCriticMethods,
@@ -141,12 +142,10 @@ class CalQLObjective(SACCriticMethods):
     value_range: tuple[float, float] | None = None  # TD targets clipped to it
 
     def init(self, key: jax.Array, obs_dim: int, act_dim: int):
-        params = self.critic_net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
-        critic = TrainState.create(apply_fn=self.critic_net.apply, params=params,
-                                   tx=optax.adam(self.critic_lr))
+        critic, target = self.init_q(key, obs_dim, act_dim)
         # log α' starts at 1 as in the references (α' = e), tuned at the critic's lr
         temps = SACTemperatures.create(self.init_log_alpha, self.alpha_lr, 1.0, self.critic_lr)
-        return critic, temps, jax.tree.map(jnp.copy, params)
+        return critic, temps, target
 
     def actor_period(self, temps: SACTemperatures) -> int:
         return 1  # the actor moves at every critic step
@@ -156,7 +155,7 @@ class CalQLObjective(SACCriticMethods):
         b, act_dim = batch.actions.shape
         n = self.n_actions
         k_next, k_cur, k_cql_next, k_rand = jax.random.split(key, 4)
-        target_entropy = -act_dim if self.target_entropy is None else self.target_entropy
+        target_entropy = self.entropy_target(act_dim)
         rewards = batch.rewards * self.reward_scale + self.reward_bias
         alpha = temps.alpha
 
@@ -174,10 +173,8 @@ class CalQLObjective(SACCriticMethods):
         else:
             a_next, _ = policy(batch.next_observations, k_next, None)
             target_q = self.min_q(target_params)(batch.next_observations, a_next)
-        td_target = rewards + self.gamma * (1.0 - batch.dones) * target_q
-        if self.value_range is not None:
-            td_target = jnp.clip(td_target, *self.value_range)
-        td_target = jax.lax.stop_gradient(td_target)
+        td_target = jax.lax.stop_gradient(clip_to_range(
+            rewards + self.gamma * (1.0 - batch.dones) * target_q, self.value_range))
 
         random_actions = jax.random.uniform(k_rand, (b, n, act_dim), minval=-1.0, maxval=1.0)
         obs_n = jnp.broadcast_to(batch.observations[:, None], (b, n, batch.observations.shape[-1]))

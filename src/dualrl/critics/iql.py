@@ -32,7 +32,7 @@ def q_loss(qs: jax.Array, rewards: jax.Array, dones: jax.Array, next_v: jax.Arra
     """Every Q head regresses to r + γ(1 − done) V(s'); V replaces the max over actions.
     `value_range` (lo, hi) clips that target to the task's range of returns."""
     target = rewards + gamma * (1.0 - dones) * next_v
-    target = jax.lax.stop_gradient(_clip(target, value_range))
+    target = jax.lax.stop_gradient(clip_to_range(target, value_range))
     return ((qs - target[None]) ** 2).mean(axis=1).sum()
 
 
@@ -48,7 +48,8 @@ def value_range(lo: float | None, hi: float | None,
     return lo_, hi_
 
 
-def _clip(x: jax.Array, value_range: tuple[float, float] | None) -> jax.Array:
+def clip_to_range(x: jax.Array, value_range: tuple[float, float] | None) -> jax.Array:
+    """x clipped to a `value_range` (lo, hi); unchanged when it is None."""
     return x if value_range is None else jnp.clip(x, *value_range)
 
 
@@ -70,7 +71,7 @@ def critic_step(critic_net: Any, value_net: Any, critic: TrainState, value: Trai
     expectile cannot lift values above the largest return the task can give (issue 12, H3).
     """
     target_q = critic_net.apply(target_params, batch.observations, batch.actions).min(axis=0)
-    target_q = _clip(target_q, value_range)
+    target_q = clip_to_range(target_q, value_range)
 
     def value_loss_fn(params):
         v = value_net.apply(params, batch.observations)
@@ -161,7 +162,7 @@ class IQLObjective:
 
     def likelihood_weights(self, critic: TrainState, value: TrainState, target_params: Any,
                            obs: jax.Array, act: jax.Array, policy: Any = None) -> jax.Array:
-        target_q = _clip(self.critic_net.apply(target_params, obs, act).min(axis=0),
-                         self.value_range)
+        target_q = clip_to_range(self.critic_net.apply(target_params, obs, act).min(axis=0),
+                                 self.value_range)
         v = self.value_net.apply(value.params, obs)
         return advantage_weights(target_q, v, self.beta, self.max_weight)

@@ -97,14 +97,26 @@ def soft_advantage_weights(q_fn: Callable[[jax.Array, jax.Array], jax.Array],
 
 class SACCriticMethods:
     """The objective-interface methods every SAC-family critic shares (a mixin of the
-    `CalQLObjective` / `SO2Objective` dataclasses, which hold `critic_net`, `sample`,
-    `n_actions` and `max_weight`): the pessimistic Q, the SAC actor loss, its Laplace
-    likelihood weights and the online switch."""
+    `CalQLObjective` / `SO2Objective` dataclasses, which hold the fields below): the Q
+    ensemble's initialisation, the entropy target, the pessimistic Q, the SAC actor loss,
+    its Laplace likelihood weights and the online switch."""
 
     critic_net: Any
     sample: Sampler
+    critic_lr: float
+    target_entropy: float | None
     n_actions: int
     max_weight: float
+
+    def init_q(self, key: jax.Array, obs_dim: int, act_dim: int) -> tuple[TrainState, Any]:
+        """The Q ensemble's train state and a copy of its parameters as the target."""
+        params = self.critic_net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
+        critic = TrainState.create(apply_fn=self.critic_net.apply, params=params,
+                                   tx=optax.adam(self.critic_lr))
+        return critic, jax.tree.map(jnp.copy, params)
+
+    def entropy_target(self, act_dim: int) -> float:
+        return -act_dim if self.target_entropy is None else self.target_entropy
 
     def min_q(self, params: Any) -> Callable[[jax.Array, jax.Array], jax.Array]:
         return lambda obs, act: self.critic_net.apply(params, obs, act).min(axis=0)

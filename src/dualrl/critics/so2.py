@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
+from dualrl.critics.iql import clip_to_range
 from dualrl.critics.sac import (
     PolicySampler,
     SACCriticMethods,
@@ -64,11 +65,8 @@ class SO2Objective(SACCriticMethods):
     value_range: tuple[float, float] | None = None  # TD targets clipped to it
 
     def init(self, key: jax.Array, obs_dim: int, act_dim: int):
-        params = self.critic_net.init(key, jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim)))
-        critic = TrainState.create(apply_fn=self.critic_net.apply, params=params,
-                                   tx=optax.adam(self.critic_lr))
-        temps = SACTemperatures.create(self.init_log_alpha, self.alpha_lr)
-        return critic, temps, jax.tree.map(jnp.copy, params)
+        critic, target = self.init_q(key, obs_dim, act_dim)
+        return critic, SACTemperatures.create(self.init_log_alpha, self.alpha_lr), target
 
     def actor_period(self, temps: SACTemperatures) -> jax.Array:
         return jnp.where(temps.online, self.actor_every, 1)
@@ -83,15 +81,13 @@ class SO2Objective(SACCriticMethods):
         if self.backup_entropy:
             next_q = next_q - alpha * log_pi_next
         y = batch.rewards + self.gamma * (1.0 - batch.dones) * next_q
-        if self.value_range is not None:
-            y = jnp.clip(y, *self.value_range)
-        return jax.lax.stop_gradient(y)
+        return jax.lax.stop_gradient(clip_to_range(y, self.value_range))
 
     def update(self, critic: TrainState, temps: SACTemperatures, target_params: Any,
                batch: Any, policy: PolicySampler, key: jax.Array):
         act_dim = batch.actions.shape[-1]
         k_target, k_cur = jax.random.split(key)
-        target_entropy = -act_dim if self.target_entropy is None else self.target_entropy
+        target_entropy = self.entropy_target(act_dim)
         alpha = temps.alpha
         _, cur_log_pi = jax.lax.stop_gradient(policy(batch.observations, k_cur, None))
         temps, alpha_loss = update_temperature(temps, cur_log_pi, target_entropy)
