@@ -33,6 +33,12 @@ class LoopConfig:
     # with online_ratio: the rest of each batch comes from all of B = D_off ∪ D_on instead of
     # D_off (SO2's concat batches: fresh online rows joined with samples of B)
     rest_from_all: bool = False
+    # OFF2ON's balanced replay (data/balanced_replay.py), online only: the uniform draws of
+    # every batch follow density-ratio priorities, so offline rows like the online ones are
+    # replayed more; T flattens the ratio, f is the first online rows' share of the draws
+    balanced_replay: bool = False
+    balanced_temperature: float = 5.0
+    balanced_online_fraction: float = 0.5
     # Online only: with this probability an exploratory action is replaced by one drawn
     # uniformly from the action space (one-hot moves: a uniform random move). A floor under
     # every method's exploration: an advantage-weighted actor's learned std shrinks as β
@@ -77,6 +83,8 @@ class LoopConfig:
         if unknown:
             raise ValueError(f"loggers (--loggers): unknown {', '.join(unknown)}; valid: "
                              f"{', '.join(LOGGER_NAMES)}")
+        if self.balanced_replay:
+            self.balanced  # noqa: B018 -- validates the estimator's settings
         ratio = self.online_ratio
         if ratio is not None and not 0.0 <= ratio <= 1.0:
             raise ValueError(
@@ -88,7 +96,17 @@ class LoopConfig:
         from dualrl.data.buffer import BatchMix
 
         return BatchMix(self.online_ratio, self.online_window, self.online_warmup,
-                        self.rest_from_all)
+                        self.rest_from_all, self.balanced_replay)
+
+    @property
+    def balanced(self):
+        """The balanced-replay estimator this protocol asks for, or None."""
+        if not self.balanced_replay:
+            return None
+        from dualrl.data.balanced_replay import BalancedReplay
+
+        return BalancedReplay(temperature=self.balanced_temperature,
+                              online_fraction=self.balanced_online_fraction)
 
 
 @dataclass

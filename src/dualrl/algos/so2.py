@@ -12,8 +12,9 @@ B = D_off ∪ D_on (SO2's `concat_online_ratio` 0.1; the reference enlarges the 
 2,560 so that 256 rows are online, here the loop's `batch_size` stays the task's — pass
 `--batch-size 2560` for the reference's).
 
-Not built: OFF2ON's balanced replay (a density-ratio estimator prioritising near-on-policy
-offline rows) and EDAC's ensemble-diversity term of the reference's offline pretraining.
+The paper's "SO2+OFF2ON" adds OFF2ON's balanced replay, a protocol option of the loop for
+every method (`--balanced-replay true`, data/balanced_replay.py). Not built: EDAC's
+ensemble-diversity term of the reference's offline pretraining.
 """
 
 from __future__ import annotations

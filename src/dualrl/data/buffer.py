@@ -8,16 +8,18 @@ per-transition episode ids: a segment never crosses a change of id.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dualrl.data.balanced_replay import BalancedReplay, prioritized_indices
 from dualrl.data.dataset import Dataset
 from dualrl.data.normalizer import Normalizer
 
 _FIELDS = ("observations", "actions", "rewards", "next_observations", "dones", "episode_ids")
+_RATIO_PREFIX = "balanced_ratio_"
 
 
 class Batch(NamedTuple):
@@ -29,6 +31,7 @@ class Batch(NamedTuple):
     # (B,) discounted Monte-Carlo return-to-go of offline rows (0 online, and 0 everywhere
     # unless the agent asks for it): Cal-QL's calibration bound V^μ(s)
     mc_returns: jax.Array | None = None
+    indices: jax.Array | None = None  # (B,) the rows drawn (balanced replay writes back)
 
 
 class BufferState(NamedTuple):
@@ -41,18 +44,27 @@ class BufferState(NamedTuple):
     n_offline: jax.Array  # () int32
     size: jax.Array  # () int32
     mc_returns: jax.Array  # (C,) float32, offline rows' return-to-go; 0 online (see Batch)
+    # balanced replay (data/balanced_replay.py): each row's priority (offline 1, rows past
+    # `size` 0), the priority a new row gets, and the density-ratio estimator's TrainState
+    # (None without balanced replay)
+    priorities: jax.Array | None = None  # (C,)
+    max_priority: jax.Array | None = None  # ()
+    ratio: Any = None
 
 
 class BatchMix(NamedTuple):
     """How a training batch mixes offline and online rows (the loop's sampling protocol):
     uniform over B = D_off ∪ D_on when `online_ratio` is None; else that share of online
     rows (the newest `online_window` when > 0, ramped in over `online_warmup` online rows)
-    and the rest from D_off, or from all of B with `rest_from_all` (SO2's concat batches)."""
+    and the rest from D_off, or from all of B with `rest_from_all` (SO2's concat batches).
+    `prioritized`: the uniform part (all of a uniform batch, the rest of a mixed one) is drawn
+    ∝ the rows' priorities instead (OFF2ON's balanced replay)."""
 
     online_ratio: float | None = None
     online_window: int = 0
     online_warmup: int = 0
     rest_from_all: bool = False
+    prioritized: bool = False
 
 
 class Transition(NamedTuple):
@@ -90,7 +102,8 @@ class ReplayBuffer:
 
     def __init__(self, dataset: Dataset, online_capacity: int, normalizer: Normalizer,
                  reward_scale: float = 1.0, reward_bias: float = 0.0,
-                 monte_carlo: MonteCarloReturns | None = None):
+                 monte_carlo: MonteCarloReturns | None = None,
+                 balanced: BalancedReplay | None = None):
         self.n_offline = len(dataset)
         self.online_capacity = int(online_capacity)
         self.capacity = self.n_offline + self.online_capacity
@@ -103,16 +116,27 @@ class ReplayBuffer:
         self._dataset = dataset
         self._offline_ids = ids
         self.monte_carlo = monte_carlo
+        self.balanced = balanced
         self._add = jax.jit(add_transition, donate_argnums=0)
 
     # ---------------------------------------------------------------- state
-    def init_state(self) -> BufferState:
-        """Device arrays: offline part filled, online part zeros."""
+    def init_state(self, key: jax.Array | None = None) -> BufferState:
+        """Device arrays: offline part filled, online part zeros; with balanced replay the
+        priorities and the density-ratio estimator (initialised from `key`)."""
         d, pad = self._dataset, self.online_capacity
 
         def padded(x: np.ndarray) -> jax.Array:
             x = np.asarray(x)
             return jnp.asarray(np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)]))
+
+        replay = {}
+        if self.balanced is not None:
+            key = jax.random.PRNGKey(0) if key is None else key
+            replay = dict(
+                priorities=padded(np.ones(self.n_offline, np.float32)),
+                max_priority=jnp.asarray(self.balanced.first_online_priority(self.n_offline),
+                                         jnp.float32),
+                ratio=self.balanced.init(key, self.obs_dim, self.act_dim))
 
         return BufferState(
             observations=padded(self.normalizer(d.observations).astype(np.float32)),
@@ -124,6 +148,7 @@ class ReplayBuffer:
             n_offline=jnp.asarray(self.n_offline, jnp.int32),
             size=jnp.asarray(self.n_offline, jnp.int32),
             mc_returns=padded(self.offline_returns_to_go()),
+            **replay,
         )
 
     def offline_returns_to_go(self) -> np.ndarray:
@@ -165,8 +190,16 @@ class ReplayBuffer:
 
     # ---------------------------------------------------------- checkpoints
     def online_arrays(self, state: BufferState) -> dict[str, np.ndarray]:
+        """What a checkpoint keeps of the buffer: the online rows, and with balanced replay
+        every row's priority and the ratio estimator's leaves."""
         lo, hi = self.n_offline, int(state.size)
-        return {f: np.asarray(getattr(state, f)[lo:hi]) for f in _FIELDS}
+        arrays = {f: np.asarray(getattr(state, f)[lo:hi]) for f in _FIELDS}
+        if self.balanced is not None:
+            arrays["priorities"] = np.asarray(state.priorities[:hi])
+            arrays["max_priority"] = np.asarray(state.max_priority)
+            for i, leaf in enumerate(jax.tree.leaves(state.ratio)):
+                arrays[f"{_RATIO_PREFIX}{i}"] = np.asarray(leaf)
+        return arrays
 
     def restore_online(self, state: BufferState, arrays: dict[str, np.ndarray]) -> BufferState:
         n = len(arrays["rewards"])
@@ -176,23 +209,36 @@ class ReplayBuffer:
         lo = self.n_offline
         updates = {f: getattr(state, f).at[lo:lo + n].set(jnp.asarray(arrays[f]))
                    for f in _FIELDS}
+        if self.balanced is not None and "priorities" in arrays:
+            leaves, tree = jax.tree.flatten(state.ratio)
+            saved = [arrays.get(f"{_RATIO_PREFIX}{i}") for i in range(len(leaves))]
+            if len(arrays["priorities"]) != lo + n or any(
+                    a is None or a.shape != np.shape(x)
+                    for a, x in zip(saved, leaves, strict=True)):
+                raise ValueError("checkpoint's balanced-replay state does not fit this run")
+            updates.update(
+                priorities=state.priorities.at[:lo + n].set(jnp.asarray(arrays["priorities"])),
+                max_priority=jnp.asarray(arrays["max_priority"], jnp.float32),
+                ratio=jax.tree.unflatten(tree, [jnp.asarray(a) for a in saved]))
         return state._replace(**updates, size=jnp.asarray(lo + n, jnp.int32))
 
     # -------------------------------------------------------------- sampling
     @staticmethod
     def sample(state: BufferState, key: jax.Array, batch_size: int,
                online_ratio: float | None = None, online_window: int = 0,
-               online_warmup: int = 0, rest_from_all: bool = False) -> Batch:
+               online_warmup: int = 0, rest_from_all: bool = False,
+               prioritized: bool = False) -> Batch:
         """Uniform over B = D_off ∪ D_on, or a fixed share `online_ratio` of online samples
         (drawn from the newest `online_window` online transitions when > 0; while fewer than
         `online_warmup` online transitions exist, each online slot is online only with
         probability n_online / online_warmup, so a handful of rows is not replayed to death).
         The rest of a mixed batch is offline, or drawn from all of B with `rest_from_all`.
+        `prioritized`: the uniform draws follow the rows' priorities (balanced replay).
 
         Pure and jittable. With no online data yet, a mixed batch is all offline.
         """
         idx = sample_indices(state, key, batch_size, online_ratio, online_window, online_warmup,
-                             rest_from_all)
+                             rest_from_all, prioritized)
         return Batch(
             observations=state.observations[idx],
             actions=state.actions[idx],
@@ -200,6 +246,7 @@ class ReplayBuffer:
             next_observations=state.next_observations[idx],
             dones=state.dones[idx],
             mc_returns=state.mc_returns[idx],
+            indices=idx,
         )
 
     @staticmethod
@@ -228,13 +275,22 @@ class ReplayBuffer:
 
 def sample_indices(state: BufferState, key: jax.Array, batch_size: int,
                    online_ratio: float | None, online_window: int = 0,
-                   online_warmup: int = 0, rest_from_all: bool = False) -> jax.Array:
+                   online_warmup: int = 0, rest_from_all: bool = False,
+                   prioritized: bool = False) -> jax.Array:
+    if prioritized and state.priorities is None:
+        raise ValueError("prioritized sampling needs a buffer built with balanced replay")
+
+    def uniform(k, n, end):
+        if prioritized:
+            return prioritized_indices(state.priorities, end, k, n)
+        return jax.random.randint(k, (n,), 0, end)
+
     if online_ratio is None:
-        return jax.random.randint(key, (batch_size,), 0, state.size)
+        return uniform(key, batch_size, state.size)
     n_online = int(round(online_ratio * batch_size))
     k_off, k_on = jax.random.split(key)
     rest_end = state.size if rest_from_all else state.n_offline
-    off = jax.random.randint(k_off, (batch_size - n_online,), 0, rest_end)
+    off = uniform(k_off, batch_size - n_online, rest_end)
     n_on_avail = state.size - state.n_offline
     first = state.n_offline  # the online rows sampled: all, or the newest `online_window`
     if online_window > 0:
@@ -260,4 +316,6 @@ def add_transition(state: BufferState, t: Transition) -> BufferState:
         dones=state.dones.at[i].set(t.done),
         episode_ids=state.episode_ids.at[i].set(t.episode_id),
         size=i + 1,
+        **({} if state.priorities is None else
+           {"priorities": state.priorities.at[i].set(state.max_priority)}),
     )

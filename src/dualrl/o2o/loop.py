@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from dualrl.algos import get_algo, make_agent
 from dualrl.config import LoopConfig, TrainConfig, config_from_dict
+from dualrl.data.balanced_replay import BalancedReplay
 from dualrl.data.buffer import BatchMix, BufferState, ReplayBuffer, Transition, add_transition
 from dualrl.data.dataset import Dataset
 from dualrl.data.io import load_dataset
@@ -40,7 +41,7 @@ from dualrl.o2o.loggers import Logger, check_available, make_loggers
 from dualrl.o2o.rundir import RunDir, RunDirError, RunExistsError, new_run_id
 
 # Independent key streams, one per purpose (fold_in constants).
-_INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK, _PRETRAIN, _EPSILON = range(7)
+_INIT, _OFFLINE, _ONLINE_ACT, _ONLINE_UPDATE, _HOOK, _PRETRAIN, _EPSILON, _REPLAY = range(8)
 _EVAL_SEED_OFFSET = 1_000_003
 _EPISODE_SEED_OFFSET = 7_919
 
@@ -142,12 +143,14 @@ class O2ORun:
             reward_scale=scale,
             reward_bias=bias,
             monte_carlo=self.agent.monte_carlo_returns(),
+            balanced=self.loop.balanced,
         )
         self.key = jax.random.PRNGKey(config.seed)
         self.agent_state = self.agent.init(
             jax.random.fold_in(self.key, _INIT), self.dataset.obs_dim, self.dataset.act_dim
         )
-        self.buffer_state: BufferState = self.buffer.init_state()
+        self.buffer_state: BufferState = self.buffer.init_state(
+            jax.random.fold_in(self.key, _REPLAY))
         self.progress = Progress()
         self.run_dir = out if isinstance(out, RunDir) or out is None else RunDir(out)
         self.run_id = new_run_id()
@@ -163,10 +166,10 @@ class O2ORun:
         self._state_value = jax.jit(self.agent.state_value)
         self._q_value = jax.jit(self.agent.q_value)
         self._train_chunk = _make_train_chunk(self.agent, self.loop.batch_size,
-                                              self.loop.batch_mix)
+                                              offline_mix(self.loop.batch_mix))
         self._online_step = _make_online_step(self.agent, self.loop.batch_size,
                                               self.loop.batch_mix, self.loop.utd,
-                                              self.one_hot_actions)
+                                              self.one_hot_actions, self.buffer.balanced)
         self._evaluators: dict[str, Evaluator] = {}
         self._loggers: list[Logger] = []  # the optional ones (LoopConfig.loggers), while run()
 
@@ -385,7 +388,7 @@ class O2ORun:
         update_key = jax.random.fold_in(self.key, _ONLINE_UPDATE)
         hook_key = jax.random.fold_in(self.key, _HOOK)
         names = _metric_names(self.agent, self.agent_state, self.buffer_state,
-                              self.one_hot_actions)
+                              self.one_hot_actions, self.buffer.balanced)
         acc = {k: jnp.asarray(p.metric_sums.get(k, 0.0), jnp.float32) for k in names}
         predicted = jnp.zeros((1, self.dataset.obs_dim), jnp.float32)
         noise = step_noise(act_key, p.online_step, (1, self.dataset.act_dim))
@@ -523,9 +526,15 @@ class O2ORun:
         if phase == "online":
             ratio = self.loop.online_ratio
             warm = self.loop.online_warmup
+            uniform_share = n_online / int(self.buffer_state.size)  # of a uniform draw
+            if self.buffer.balanced is not None:  # of a draw ∝ priorities
+                priorities = np.asarray(self.buffer_state.priorities, np.float64)
+                uniform_share = float(priorities[self.buffer.n_offline:].sum()
+                                      / priorities.sum())
             out["online_share"] = (
-                n_online / int(self.buffer_state.size) if ratio is None
-                else ratio * (min(1.0, n_online / warm) if warm > 0 else float(n_online > 0)))
+                uniform_share if ratio is None
+                else ratio * (min(1.0, n_online / warm) if warm > 0 else float(n_online > 0))
+                + (1.0 - ratio) * (uniform_share if self.loop.rest_from_all else 0.0))
             if p.train_episodes:
                 out["train_return"] = p.train_return_sum / p.train_episodes
                 out["train_success"] = 100.0 * p.train_success_sum / p.train_episodes
@@ -591,16 +600,24 @@ def _next_multiple(step: int, every: int) -> int:
 UNIFORM = BatchMix()
 
 
-def _sampled_update(agent: Agent, buffer_state, batch_size: int, mix: BatchMix,
-                    key: jax.Array):
-    """scan body: update t draws its batch and its update key from fold_in(key, t)."""
+def offline_mix(mix: BatchMix) -> BatchMix:
+    """The offline phase's sampling: balanced replay is an online protocol (offline, every
+    priority is 1 and there is nothing online to compare with)."""
+    return mix._replace(prioritized=False)
 
-    def body(state, t):
-        k_batch, k_update = jax.random.split(jax.random.fold_in(key, t))
-        batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, *mix)
-        return agent.update(state, batch, k_update)
 
-    return body
+def _update_on_batch(agent: Agent, batch_size: int, mix: BatchMix, replay: BalancedReplay | None,
+                     state, buffer_state, key: jax.Array):
+    """One update: draw a batch, update the agent, and with balanced replay take the ratio
+    estimator's step and re-prioritise the batch's rows (returns the new buffer state)."""
+    k_batch, k_update = jax.random.split(key)
+    batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, *mix)
+    state, metrics = agent.update(state, batch, k_update)
+    if replay is not None:
+        buffer_state, replay_metrics = replay.step(buffer_state, batch.indices,
+                                                   jax.random.fold_in(k_batch, _REPLAY))
+        metrics = {**metrics, **replay_metrics}
+    return state, buffer_state, metrics
 
 
 def train_chunk_fn(agent: Agent, batch_size: int, mix: BatchMix = UNIFORM):
@@ -608,7 +625,11 @@ def train_chunk_fn(agent: Agent, batch_size: int, mix: BatchMix = UNIFORM):
     seeds vmap it first); the key of update t is fold_in(key, t)."""
 
     def train_chunk(state, buffer_state, start, key, n):
-        body = _sampled_update(agent, buffer_state, batch_size, mix, key)
+        def body(state, t):
+            state, _, metrics = _update_on_batch(agent, batch_size, mix, None, state,
+                                                 buffer_state, jax.random.fold_in(key, t))
+            return state, metrics
+
         state, metrics = jax.lax.scan(body, state, start + jnp.arange(n))
         return state, jax.tree.map(lambda m: m.sum(0), metrics)
 
@@ -621,9 +642,10 @@ def _make_train_chunk(agent: Agent, batch_size: int, mix: BatchMix = UNIFORM):
 
 
 def online_step_fn(agent: Agent, batch_size: int, mix: BatchMix, utd: int,
-                   one_hot: bool = False):
-    """Store one transition, run `utd` updates and prepare the next action's context (the
-    agent's next-observation prediction, the next step's noise); not jitted (see
+                   one_hot: bool = False, replay: BalancedReplay | None = None):
+    """Store one transition, run `utd` updates (the buffer state is carried through them:
+    balanced replay re-prioritises rows as it goes) and prepare the next action's context
+    (the agent's next-observation prediction, the next step's noise); not jitted (see
     `_make_online_step`)."""
 
     def online_step(state, buffer_state, transition: Transition, t, key, acc, act_info,
@@ -631,8 +653,15 @@ def online_step_fn(agent: Agent, batch_size: int, mix: BatchMix, utd: int,
         act_info = {**act_info,
                     **_exploration_effect(agent, one_hot, state, norm_obs, action, act_key)}
         buffer_state = add_transition(buffer_state, transition)
-        body = _sampled_update(agent, buffer_state, batch_size, mix, jax.random.fold_in(key, t))
-        state, metrics = jax.lax.scan(body, state, jnp.arange(utd))
+        step_key = jax.random.fold_in(key, t)
+
+        def body(carry, i):
+            state, buffer_state, metrics = _update_on_batch(
+                agent, batch_size, mix, replay, *carry, jax.random.fold_in(step_key, i))
+            return (state, buffer_state), metrics
+
+        (state, buffer_state), metrics = jax.lax.scan(body, (state, buffer_state),
+                                                      jnp.arange(utd))
         # acting diagnostics count once per step; × utd so one divisor serves both
         sums = {**{k: v.sum() for k, v in metrics.items()},
                 **{k: v * utd for k, v in act_info.items()}}
@@ -646,9 +675,9 @@ def online_step_fn(agent: Agent, batch_size: int, mix: BatchMix, utd: int,
 
 
 def _make_online_step(agent: Agent, batch_size: int, mix: BatchMix, utd: int,
-                      one_hot: bool = False):
+                      one_hot: bool = False, replay: BalancedReplay | None = None):
     """`online_step_fn` in one compiled call."""
-    return jax.jit(online_step_fn(agent, batch_size, mix, utd, one_hot),
+    return jax.jit(online_step_fn(agent, batch_size, mix, utd, one_hot, replay),
                    donate_argnums=(0, 1, 5))
 
 
@@ -678,11 +707,16 @@ def _exploration_effect(agent: Agent, one_hot: bool, state, norm_obs, action, ke
     return {"explore_delta": jnp.abs(action - greedy).mean()}
 
 
-def _metric_names(agent: Agent, state, buffer_state, one_hot: bool) -> list[str]:
-    """The names an update and an exploring action report (abstract evaluation, no compute)."""
+def _metric_names(agent: Agent, state, buffer_state, one_hot: bool,
+                  replay: BalancedReplay | None = None) -> list[str]:
+    """The names an update (with balanced replay's estimator step) and an exploring action
+    report (abstract evaluation, no compute)."""
     key = jax.random.PRNGKey(0)
     batch = jax.eval_shape(lambda b: ReplayBuffer.sample(b, key, 2, None), buffer_state)
     _, metrics = jax.eval_shape(agent.update, state, batch, key)
+    if replay is not None:
+        _, replay_metrics = jax.eval_shape(replay.step, buffer_state, batch.indices, key)
+        metrics = {**metrics, **replay_metrics}
     obs = jax.ShapeDtypeStruct((1, batch.observations.shape[1]), jnp.float32)
     act = jax.ShapeDtypeStruct((1, batch.actions.shape[1]), jnp.float32)
     ctx = ActContext(obs, jax.ShapeDtypeStruct((1,), jnp.bool_), act)

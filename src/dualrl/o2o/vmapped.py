@@ -48,6 +48,7 @@ from dualrl.o2o.loop import (
     _explore_with_floor,
     _metric_names,
     _next_multiple,
+    offline_mix,
     online_step_fn,
     train_chunk_fn,
 )
@@ -65,20 +66,22 @@ def stack(trees: list[Any]) -> Any:
 # The seeds step in lock-step, so their buffers hold as many rows: the write position and the
 # offline count stay scalars under vmap (a batched position would turn each store into a
 # scatter that copies every seed's whole buffer; a scalar one is an in-place update).
-BUFFER_AXES = BufferState(0, 0, 0, 0, 0, 0, None, None, 0)
+BUFFER_AXES = BufferState(0, 0, 0, 0, 0, 0, None, None, 0, 0, 0, 0)
+# per-seed fields (balanced replay's are None without it: nothing to stack)
 _ROWS = ("observations", "actions", "rewards", "next_observations", "dones", "episode_ids",
-         "mc_returns")
+         "mc_returns", "priorities", "max_priority", "ratio")
 
 
 def stack_buffers(states: list[BufferState]) -> BufferState:
     sizes = {(int(s.n_offline), int(s.size)) for s in states}
     if len(sizes) != 1:
         raise ValueError(f"vmapped seeds need buffers of one size, got {sorted(sizes)}")
-    return states[0]._replace(**{f: jnp.stack([getattr(s, f) for s in states]) for f in _ROWS})
+    return states[0]._replace(**{f: stack([getattr(s, f) for s in states]) for f in _ROWS})
 
 
 def unstack_buffer(state: BufferState, i: int) -> BufferState:
-    return state._replace(**{f: getattr(state, f)[i] for f in _ROWS})
+    return state._replace(**{f: jax.tree.map(lambda x: x[i], getattr(state, f))
+                             for f in _ROWS})
 
 
 def unstack(tree: Any, i: int, like: Any | None = None) -> Any:
@@ -105,7 +108,8 @@ class VmappedRuns:
         loop = self.loop
         vm = partial(jax.vmap, in_axes=(0, BUFFER_AXES, None, 0, None))
         self._train_chunk = jax.jit(vm(train_chunk_fn(
-            self.agent, loop.batch_size, loop.batch_mix)), static_argnums=4, donate_argnums=0)
+            self.agent, loop.batch_size, offline_mix(loop.batch_mix))), static_argnums=4,
+            donate_argnums=0)
         self._explore = jax.jit(jax.vmap(
             lambda state, obs, key, t, ctx: _explore_with_floor(
                 self.agent, loop.explore_epsilon, lead.act_low, lead.act_high,
@@ -113,7 +117,7 @@ class VmappedRuns:
             in_axes=(0, 0, 0, None, 0)))
         self._online_step = jax.jit(jax.vmap(
             online_step_fn(self.agent, loop.batch_size, loop.batch_mix, loop.utd,
-                           lead.one_hot_actions),
+                           lead.one_hot_actions, lead.buffer.balanced),
             in_axes=(0, BUFFER_AXES, 0, None, 0, 0, 0, 0, 0, 0),
             out_axes=(0, BUFFER_AXES, 0, 0, 0)), donate_argnums=(0, 1, 5))
 
@@ -220,7 +224,7 @@ class VmappedRuns:
         act_keys, update_keys = self._keys(_ONLINE_ACT), self._keys(_ONLINE_UPDATE)
         hook_keys = self._keys(_HOOK)
         names = _metric_names(self.agent, lead.agent_state, lead.buffer_state,
-                              lead.one_hot_actions)
+                              lead.one_hot_actions, lead.buffer.balanced)
         acc = {k: jnp.zeros((n,), jnp.float32) for k in names}
         for run in runs:
             run.progress.metric_sums = {}
