@@ -78,13 +78,21 @@ def crash(monkeypatch) -> Crasher:
     return Crasher(monkeypatch)
 
 
-def metric_records(path) -> list[dict]:
+def read_metric_records(path) -> list[dict]:
     """A run's metrics.jsonl records without their wall-clock times."""
     import json
     from pathlib import Path
 
     return [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}
             for line in Path(path).read_text().splitlines()]
+
+
+@pytest.fixture
+def metric_records():
+    """`metric_records(path)`: a run's metrics.jsonl records without their wall-clock times (a
+    fixture, not an import: `from conftest import ...` picks whichever conftest module pytest
+    loaded first, tests/experiments' under xdist)."""
+    return read_metric_records
 
 
 @pytest.fixture
@@ -102,8 +110,8 @@ def resume_matches(tmp_path, crash):
         with pytest.raises(crash.error):
             run.run()
         resumed = resume(tmp_path / "crashed")
-        records = metric_records(tmp_path / "ref/metrics.jsonl")
-        assert metric_records(tmp_path / "crashed/metrics.jsonl") == records
+        records = read_metric_records(tmp_path / "ref/metrics.jsonl")
+        assert read_metric_records(tmp_path / "crashed/metrics.jsonl") == records
         assert resumed["final_score"] == reference["final_score"]
         return reference, records
 

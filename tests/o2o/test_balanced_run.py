@@ -7,7 +7,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import metric_records
 from test_loop import tiny_config
 
 from dualrl.o2o.loop import train
@@ -30,7 +29,7 @@ def test_a_balanced_run_resumes_exactly_and_reports_the_estimator(balanced_confi
     assert all(0.25 < r["online_share"] < 1.0 for r in online)
 
 
-def test_vmapped_seeds_carry_their_own_priorities(tmp_path, balanced_config):
+def test_vmapped_seeds_carry_their_own_priorities(tmp_path, balanced_config, metric_records):
     train(dataclasses.replace(balanced_config, seed=5), tmp_path / "alone")
     train_seeds(balanced_config, [4, 5], [tmp_path / "s4", tmp_path / "s5"])
     alone, together = (metric_records(tmp_path / d / "metrics.jsonl") for d in ("alone", "s5"))
