@@ -12,9 +12,11 @@ from dualrl.config import LoopConfig, TrainConfig
 from dualrl.o2o.agent import ActContext
 from dualrl.o2o.loop import O2ORun, resume, train
 
+# teacher_steps 4: two distillation rounds, not the default's four (each round compiles its own
+# program: compiles dominate these runs)
 TINY_DUAL = dict(horizon=4, planner_hidden=(32, 32), planner_steps=300,
                  distill_steps_per_round=40, hidden=(32, 32), refit_every=100,
-                 fit_samples=2_000, expectile=0.7, beta=10.0)
+                 fit_samples=2_000, expectile=0.7, beta=10.0, teacher_steps=4)
 
 
 def tiny_config(online_steps=250, **dual) -> TrainConfig:
@@ -175,7 +177,7 @@ def test_no_distill_actor_is_the_k_step_teacher_and_stages_are_shared(tmp_path):
 def test_fused_policy_and_transition_pass_equals_separate_passes(distill):
     from dualrl.algos.dual import DUAL
 
-    agent = DUAL(DUALConfig(**{**TINY_DUAL, "distill": distill, "teacher_steps": 4}))
+    agent = DUAL(DUALConfig(**{**TINY_DUAL, "distill": distill}))
     state = agent.init(jax.random.PRNGKey(0), 3, 2)
     s = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
     a = jax.random.normal(jax.random.PRNGKey(2), (5, 2))

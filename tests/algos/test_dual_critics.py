@@ -19,7 +19,7 @@ from dualrl.uq.laplace import gauss_newton_precision
 
 OBS_DIM, ACT_DIM = 3, 2
 TINY = dict(horizon=4, planner_hidden=(16, 16), planner_steps=200, distill_steps_per_round=30,
-            hidden=(32, 32), refit_every=50, fit_samples=1_000)
+            hidden=(32, 32), refit_every=50, fit_samples=1_000, teacher_steps=4)
 
 
 @pytest.mark.parametrize("critic", ["calql", "so2"])
@@ -82,9 +82,34 @@ def test_dual_runs_end_to_end_on_each_critic(tmp_path, critic):
 
 def test_clip_draws_keeps_the_critics_queries_inside_the_action_box():
     key, mean, log_std = jax.random.PRNGKey(0), jnp.full((64, 2), 0.9), jnp.zeros((64, 2))
-    plain = DUAL(DUALConfig(critic="calql"))._draw(key, mean, log_std, 5)
-    clipped = DUAL(DUALConfig(critic="calql", clip_draws=True))._draw(key, mean, log_std, 5)
+    plain = DUAL(DUALConfig(critic="calql", squash=False))._draw(key, mean, log_std, 5)
+    clipped = DUAL(DUALConfig(critic="calql", squash=False, clip_draws=True))._draw(
+        key, mean, log_std, 5)
     assert float(plain[0].max()) > 1.0 and float(jnp.abs(clipped[0]).max()) <= 1.0
     inside = jnp.abs(plain[0]) <= 1.0
     np.testing.assert_array_equal(jnp.where(inside, plain[0], 0), jnp.where(inside, clipped[0], 0))
     np.testing.assert_array_equal(plain[1], clipped[1])  # the Gaussian's own density
+
+
+def test_squash_draws_inside_the_box_with_the_change_of_variables_density():
+    key, mean, log_std = jax.random.PRNGKey(0), jnp.full((64, 2), 0.9), jnp.zeros((64, 2))
+    agent = DUAL(DUALConfig(critic="so2", squash=True))
+    action, log_pi = agent._draw(key, mean, log_std, 5)
+    assert float(jnp.abs(action).max()) < 1.0
+    u = jnp.arctanh(action)
+    expected = gaussian_log_prob(u, mean[:, None], log_std[:, None]) \
+        - jnp.log(1.0 - action ** 2).sum(-1)
+    np.testing.assert_allclose(log_pi, expected, rtol=1e-3, atol=1e-3)
+    # evaluation acts with tanh(μ)
+    assert float(agent._squashed(jnp.asarray(3.0))) == pytest.approx(np.tanh(3.0))
+    with pytest.raises(ValueError, match="--dual.squash"):
+        DUALConfig(critic="iql", squash=True)
+    # on by default for the SAC-family critics, off for IQL's
+    assert DUALConfig(critic="calql").squash and not DUALConfig(critic="iql").squash
+    with pytest.raises(ValueError, match="--dual.squash false"):
+        DUALConfig(critic="so2", clip_draws=True)
+    from dualrl.flags import build_train_config
+
+    config, _ = build_train_config(["--algo", "dual", "--dual.critic", "so2",
+                                    "--dual.squash", "false"])
+    assert config.agent.squash is False

@@ -42,6 +42,7 @@ def train_tiny(task: str, algo: str, out, capsys, online_steps: int = 200) -> tu
             "--progress", "false"]
     if algo == "dual":
         tiny += ["--dual.planner-steps", "50", "--dual.distill-steps-per-round", "5",
+                 "--dual.teacher-steps", "4",
                  "--dual.fit-samples", "500", "--dual.refit-every", "100"]
     rc = main(["train", "--task", task, "--algo", algo, "--preset", "quick", *tiny,
                "--out", str(out)])

@@ -38,6 +38,7 @@ import numpy as np
 from flax.training.train_state import TrainState
 
 from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, sample_gaussian
+from dualrl.actors.tanh_gaussian import sample_tanh_gaussian
 from dualrl.algos.calql import CalQL, CalQLConfig, calql_monte_carlo_returns, calql_objective
 from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.algos.so2 import SO2, SO2Config, so2_objective
@@ -115,6 +116,14 @@ class DUALConfig:
     # (docs/results/critics.md): it does not help — the clipped draws make entropy free, σ_ψ
     # runs to its maximum (e²) and the runs still score ~0; off by default
     clip_draws: bool = False
+    # SAC-family critics: the DUAL Gaussian read in pre-squash space, a = tanh(u),
+    # u ~ N(μ, σ_ψ²), with the change-of-variables density in the entropy term — the base
+    # methods' own tanh-Gaussian, so the critic is queried, and the actor pulled, only inside
+    # the action box, and entropy stays bounded there. The Laplace posterior is over u's
+    # head, which stays linear (as "Cal-QL w LA"); acting mixes in u, then squashes.
+    # None: on for calql/so2 (docs/results/critics.md: unsquashed, DUAL on SO2 collapsed to
+    # ≈ 1 on both hopper shifts; squashed it scores 11.0 / 9.6), off (and refused) for iql
+    squash: bool | None = None
     # actor (SPEC §5)
     actor_lr: float = 3e-4
     actor_cosine_steps: int = 0  # > 0: CORL's cosine actor lr (see IQLConfig)
@@ -138,6 +147,14 @@ class DUALConfig:
             raise ValueError(f"uq (--dual.uq) must be one of {', '.join(UQ_MODES)}, got {self.uq}")
         if self.teacher_steps < 2 or self.teacher_steps & (self.teacher_steps - 1):
             raise ValueError("teacher_steps must be a power of two >= 2")
+        if self.squash is None:
+            self.squash = self.critic != "iql"
+        if self.squash and self.clip_draws:
+            raise ValueError("clip_draws (--dual.clip-draws) is for unsquashed draws: pass "
+                             "--dual.squash false with it")
+        if (self.squash or self.clip_draws) and self.critic == "iql":
+            raise ValueError("squash and clip_draws (--dual.squash, --dual.clip-draws) are for "
+                             "the SAC-family critics (--dual.critic calql|so2)")
         if self.num_samples < 1 or self.refit_every < 1 or self.fit_samples < 2:
             raise ValueError("num_samples, refit_every >= 1 and fit_samples >= 2 required")
 
@@ -371,10 +388,17 @@ class DUAL(LaplaceActing, Agent):
         return lay.action_slot(x[:b]), log_std, phi[:b], lay.next_state_slot(x[b:])
 
     def _draw(self, key, mean, log_std, num_samples=None):
-        """Reparameterised draws of the DUAL Gaussian and their log densities (clipped to
-        the action box with `clip_draws`; the density stays the Gaussian's)."""
+        """Reparameterised draws of the DUAL Gaussian and their log densities: tanh-squashed
+        with `squash` (change-of-variables density), clipped to the action box with
+        `clip_draws` (the density stays the Gaussian's)."""
+        if self.config.squash:
+            return sample_tanh_gaussian(key, mean, log_std, num_samples)
         action, log_pi = sample_gaussian(key, mean, log_std, num_samples)
         return (jnp.clip(action, -1.0, 1.0) if self.config.clip_draws else action), log_pi
+
+    def _squashed(self, u: jax.Array) -> jax.Array:
+        """The action of a pre-squash value (identity without `squash`)."""
+        return jnp.tanh(u) if self.config.squash else u
 
     def policy(self, params):
         """The DUAL Gaussian's sampler (obs, key, n) -> (a, log π) for a SAC-family critic."""
@@ -432,7 +456,7 @@ class DUAL(LaplaceActing, Agent):
     def act(self, state: DUALState, obs: jax.Array, key: jax.Array, explore: bool,
             context: ActContext | None = None) -> jax.Array:
         if not explore:  # evaluation: μ(s) of W^MAP
-            return self.policy_parts(state.actor.params, obs)[0]
+            return self._squashed(self.policy_parts(state.actor.params, obs)[0])
         return self.explore(state, obs, key, context)[0]
 
     def explore(self, state: DUALState, obs: jax.Array, key: jax.Array,
@@ -459,11 +483,11 @@ class DUAL(LaplaceActing, Agent):
             shift = jnp.where(context.first, 0.0, shift_distance(context.predicted_obs, obs))
         total_var = var + cfg.shift_weight * shift[:, None]
         noise = jax.random.normal(key, mu.shape) if context is None else context.noise
-        action = mu + jnp.sqrt(total_var) * noise
+        action = self._squashed(mu + jnp.sqrt(total_var) * noise)
         # the same draw without the shift term, and with neither the shift nor the epistemic
         # part: how often each term changes the executed move (argmax, for one-hot actions)
-        no_shift = mu + jnp.sqrt(var) * noise
-        aleatoric_only = mean + jnp.sqrt(aleatoric) * noise
+        no_shift = self._squashed(mu + jnp.sqrt(var) * noise)
+        aleatoric_only = self._squashed(mean + jnp.sqrt(aleatoric) * noise)
         move = lambda a: jnp.argmax(a, axis=-1)  # noqa: E731
         info = {
             "epistemic_std": jnp.sqrt(jnp.maximum(var - aleatoric, 0.0)).mean(),
@@ -478,8 +502,8 @@ class DUAL(LaplaceActing, Agent):
     def state_value(self, state: DUALState, obs: jax.Array) -> jax.Array:
         if self.config.critic == "iql":
             return self.objective.value_net.apply(state.value.params, obs)
-        # a SAC-family critic has no V network: Q at the mean action
-        return self.q_value(state, obs, self.policy_parts(state.actor.params, obs)[0])
+        # a SAC-family critic has no V network: Q at the deterministic action
+        return self.q_value(state, obs, self.act(state, obs, jax.random.PRNGKey(0), False))
 
     def q_value(self, state: DUALState, obs: jax.Array, act: jax.Array) -> jax.Array:
         return self.objective.critic_net.apply(state.critic.params, obs, act).min(axis=0)
