@@ -455,9 +455,13 @@ class DUAL(LaplaceActing, Agent):
 
     def act(self, state: DUALState, obs: jax.Array, key: jax.Array, explore: bool,
             context: ActContext | None = None) -> jax.Array:
-        if not explore:  # evaluation: μ(s) of W^MAP
-            return self._squashed(self.policy_parts(state.actor.params, obs)[0])
+        if not explore:
+            return self.deterministic_action(state, obs)
         return self.explore(state, obs, key, context)[0]
+
+    def deterministic_action(self, state: DUALState, obs: jax.Array) -> jax.Array:
+        """The evaluation action: μ(s) of W^MAP (squashed with `squash`)."""
+        return self._squashed(self.policy_parts(state.actor.params, obs)[0])
 
     def explore(self, state: DUALState, obs: jax.Array, key: jax.Array,
                 context: ActContext | None = None) -> tuple[jax.Array, Metrics]:
@@ -503,7 +507,7 @@ class DUAL(LaplaceActing, Agent):
         if self.config.critic == "iql":
             return self.objective.value_net.apply(state.value.params, obs)
         # a SAC-family critic has no V network: Q at the deterministic action
-        return self.q_value(state, obs, self.act(state, obs, jax.random.PRNGKey(0), False))
+        return self.q_value(state, obs, self.deterministic_action(state, obs))
 
     def q_value(self, state: DUALState, obs: jax.Array, act: jax.Array) -> jax.Array:
         return self.objective.critic_net.apply(state.critic.params, obs, act).min(axis=0)
