@@ -312,7 +312,7 @@ def bench_critics(n_updates: int, repeats: int, batch_size: int = 256) -> dict[s
             "ensemble_vmapped_over_loop": ens_rate["vmapped"] / ens_rate["python_loop"]}
 
 
-def _critic_lines(c: dict[str, Any] | None) -> list[str]:
+def _critic_lines(c: dict[str, Any] | None, reproduce: str) -> list[str]:
     if c is None:
         return []
     r = c["updates_per_second"]
@@ -320,11 +320,13 @@ def _critic_lines(c: dict[str, Any] | None) -> list[str]:
              "so2": "SO2 (10-member Q ensemble)", "dual_iql": "DUAL on IQL",
              "dual_calql": "DUAL on Cal-QL", "dual_so2": "DUAL on SO2"}
     e = c["ensemble_steps_per_second"]
+    on_cpu = c.get("backend", "cpu") == "cpu"
+    updates = "" if c["n_updates"] == 500 else f"--updates {4 * c['n_updates']} "
     return [
         f"Every critic, fused updates of batch {c['batch_size']} on hopper-sized synthetic "
         f"data (2×256 critics; actors 2×256, DUAL's student 3×256 over a horizon-8 segment; "
-        f"measured {c.get('date', '')}, medians of {c['repeats']} interleaved repeats of "
-        f"{c['n_updates']} updates):",
+        f"measured {c.get('date', '')}{_on(c)}, medians of {c['repeats']} interleaved repeats "
+        f"of {c['n_updates']} updates):",
         "",
         "| method | updates / s | vs IQL |",
         "|---|---:|---:|",
@@ -339,19 +341,29 @@ def _critic_lines(c: dict[str, Any] | None) -> list[str]:
         f"| a Python loop over 10 one-member networks | {e['python_loop']:.1f} |",
         f"| ratio vmapped / loop | {c['ensemble_vmapped_over_loop']:.2f}× |",
         "",
-        *([] if c["ensemble_vmapped_over_loop"] >= 3.0 else [
+        *([] if c["ensemble_vmapped_over_loop"] >= 3.0 or not on_cpu else [
             "The issue's ≥ 3× is not reached here: on 2 CPU cores a member's step at width 256, "
             "batch 256 is compute-bound (its matmuls, not the Python dispatch, take the time), "
             "and vmapping does not reduce the FLOPs; it pays where one device runs the 10 "
-            "members in parallel (a GPU; not measured, none this session).", ""]),
-        "Cal-QL is slow on a CPU for the same reason: its CQL term evaluates both Q heads at "
-        "3 × 10 sampled actions per state besides the data action, about 30× the critic rows "
-        "of an IQL update.",
-        "",
-        "This section alone: `python benchmarks/throughput.py --only critics --out "
-        "docs/results/throughput.json --md docs/results/throughput.md`.",
+            "members in parallel (a GPU: throughput_gpu.md).", ""]),
+        *([] if on_cpu else [
+            "On a GPU a member's step at width 256, batch 256 is far too small to fill the "
+            "device, so (our reading, not profiled) the loop's time is its 10 dispatches and "
+            "kernel launches per step, which the vmapped network pays once, its members' "
+            "matmuls batched into the same kernels.", ""]),
+        *([] if not on_cpu else [
+            "Cal-QL is slow on a CPU for the same reason: its CQL term evaluates both Q heads "
+            "at 3 × 10 sampled actions per state besides the data action, about 30× the critic "
+            "rows of an IQL update.", ""]),
+        "This section alone: `python benchmarks/throughput.py --only critics "
+        f"{updates}{reproduce}`.",
         "",
     ]
+
+
+def _on(section: dict[str, Any]) -> str:
+    """' on <device>' for a section measured on an accelerator (empty on a CPU)."""
+    return "" if section.get("backend", "cpu") == "cpu" else f" on {section.get('device')}"
 
 
 def _online_step_ms(config: Any, n: int, steps: int = 200) -> float:
@@ -387,14 +399,14 @@ def _online_step_ms(config: Any, n: int, steps: int = 200) -> float:
     return timing[-1]
 
 
-def _vmapped_lines(v: dict[str, Any] | None) -> list[str]:
+def _vmapped_lines(v: dict[str, Any] | None, reproduce: str) -> list[str]:
     if v is None:
         return []
     return [
         f"{v['n_seeds']} seeds of IQL on `frozenlake-shift` (cpu preset; {v['offline_steps']} "
         f"offline updates + {v['online_steps']} online steps, 3 evaluations of "
         f"{v['eval_episodes']} episodes each), whole runs including compilation, median of "
-        f"{v['repeats']} interleaved repeats (measured {v.get('date', '')}):",
+        f"{v['repeats']} interleaved repeats (measured {v.get('date', '')}{_on(v)}):",
         "",
         "| mode | seconds |",
         "|---|---:|",
@@ -407,10 +419,11 @@ def _vmapped_lines(v: dict[str, Any] | None) -> list[str]:
             f"{v.get('utd', 2)} updates of batch 256) takes {v['step_ms']['1']:.1f} ms for one "
             f"seed and {v['step_ms'][str(v['n_seeds'])]:.1f} ms for {v['n_seeds']} vmapped seeds "
             f"({v['n_seeds'] * v['step_ms']['1'] / v['step_ms'][str(v['n_seeds'])]:.2f}× less "
-            "than one call per seed): on 2 CPU cores the updates are compute-bound, not "
-            "dispatch-bound, so vmapping saves little here; the issue's ≥ 3× is not reached on "
-            "this machine. The program is what a GPU would run N seeds with (not measured: no "
-            "GPU this session).", ""]),
+            "than one call per seed)" + (
+                ": on 2 CPU cores the updates are compute-bound, not dispatch-bound, so "
+                "vmapping saves little here; the issue's ≥ 3× is not reached on this machine "
+                "(a GPU: throughput_gpu.md)." if v.get("backend", "cpu") == "cpu" else "."),
+            ""]),
         "Final scores of the same seeds both ways: the runs agree on the tests' budgets "
         "(tests/o2o/test_vmapped.py: same evaluations, losses within float tolerance) and "
         "drift apart at float summation order (vmapped kernels sum in another order), which "
@@ -418,40 +431,54 @@ def _vmapped_lines(v: dict[str, Any] | None) -> list[str]:
         f"{v['final_scores']['sequential']}, vmapped {v['final_scores']['vmapped']}.",
         "",
         "This section alone: `python benchmarks/throughput.py --only vmapped-seeds --repeats 1 "
-        "--out docs/results/throughput.json --md docs/results/throughput.md` (measured with "
-        "the machine otherwise idle).",
+        f"{reproduce}` (measured with the machine otherwise idle).",
         "",
     ]
 
 
-def to_markdown(result: dict[str, Any]) -> str:
-    u, o = result["updates"], result["online"]
-    return "\n".join([
+def to_markdown(result: dict[str, Any], reproduce: str = "--out docs/results/throughput.json "
+                "--md docs/results/throughput.md") -> str:
+    """The results page; every section optional (a `--only` file holds one or two), each
+    section's own machine named where it differs from the page's."""
+    u, o = result.get("updates"), result.get("online")
+    head = result if "machine" in result else next(
+        (result[k] for k in ("critics", "vmapped_seeds") if k in result), {})
+    device = f" ({head['device']})" if head.get("backend", "cpu") != "cpu" else ""
+    lines = [
         "# Throughput (`dualrl bench throughput`)",
         "",
-        f"Machine: {result['machine']}; JAX {result['jax_version']} on {result['backend']}.",
-        f"Measured {result['date']}, medians of {u['repeats']} interleaved repeats.",
-        "",
-        f"IQL gradient updates, batch {u['batch_size']}, networks "
-        f"{'×'.join(map(str, u['hidden']))} (twin Q, V, Gaussian actor), "
-        f"{u['obs_dim']}-d state, {u['act_dim']}-d action, batches sampled on device:",
-        "",
-        "| mode | updates / s |",
-        "|---|---:|",
-        f"| one jitted update per Python call | {u['iql_updates_per_second_per_update']:.0f} |",
-        f"| {u['n_updates']} updates fused in one `lax.scan` call | "
-        f"{u['iql_updates_per_second_fused_scan']:.0f} |",
-        f"| ratio fused / per-update | {u['fused_speedup']:.2f}× |",
-        "",
-        f"Online loop on `frozenlake-shift` (IQL {'×'.join(map(str, o['online_hidden']))}, "
-        "utd 1: act, env step, store, update):",
-        "",
-        "| | steps / s |",
-        "|---|---:|",
-        f"| online loop | {o['online_loop_env_steps_per_second']:.0f} |",
-        f"| bare environment (random actions) | {o['bare_env_steps_per_second']:.0f} |",
-        "",
-        *([] if "dual" not in result else [
+        f"Machine: {head.get('machine', '?')}; JAX {head.get('jax_version', '?')} on "
+        f"{head.get('backend', '?')}{device}.",
+    ]
+    if u is not None:
+        lines += [
+            f"Measured {result['date']}, medians of {u['repeats']} interleaved repeats.",
+            "",
+            f"IQL gradient updates, batch {u['batch_size']}, networks "
+            f"{'×'.join(map(str, u['hidden']))} (twin Q, V, Gaussian actor), "
+            f"{u['obs_dim']}-d state, {u['act_dim']}-d action, batches sampled on device:",
+            "",
+            "| mode | updates / s |",
+            "|---|---:|",
+            f"| one jitted update per Python call | {u['iql_updates_per_second_per_update']:.0f} |",
+            f"| {u['n_updates']} updates fused in one `lax.scan` call | "
+            f"{u['iql_updates_per_second_fused_scan']:.0f} |",
+            f"| ratio fused / per-update | {u['fused_speedup']:.2f}× |",
+        ]
+    lines.append("")
+    if o is not None:
+        lines += [
+            f"Online loop on `frozenlake-shift` (IQL {'×'.join(map(str, o['online_hidden']))}, "
+            "utd 1: act, env step, store, update):",
+            "",
+            "| | steps / s |",
+            "|---|---:|",
+            f"| online loop | {o['online_loop_env_steps_per_second']:.0f} |",
+            f"| bare environment (random actions) | {o['bare_env_steps_per_second']:.0f} |",
+            "",
+        ]
+    if "dual" in result:
+        lines += [
             "DUAL vs IQL, fused updates on the same batches (DUAL: IQL critic 2×256 + 1-step "
             "student actor, MLP 3×256 over a horizon-8 segment, policy + transition passes):",
             "",
@@ -466,13 +493,22 @@ def to_markdown(result: dict[str, Any]) -> str:
                 f"| DUAL prefix pass / dense pass | {result['dual']['prefix_over_dense']:.2f} |",
             ]),
             "",
-        ]),
-        *_vmapped_lines(result.get("vmapped_seeds")),
-        *_critic_lines(result.get("critics")),
-        "Reproduce: `python benchmarks/throughput.py --out docs/results/throughput.json "
-        "--md docs/results/throughput.md`.",
-        "",
+        ]
+    return "\n".join([
+        *lines,
+        *_vmapped_lines(result.get("vmapped_seeds"), reproduce),
+        *_critic_lines(result.get("critics"), reproduce),
+        *([] if "updates" not in result else [
+            f"Reproduce: `python benchmarks/throughput.py {reproduce}`.", ""]),
     ])
+
+
+def _machine() -> dict[str, str]:
+    """Where a section was measured: it is kept with the section, since `--only` merges
+    sections measured on different machines into one file."""
+    return {"machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
+            "jax_version": jax.__version__, "backend": jax.default_backend(),
+            "device": getattr(jax.devices()[0], "device_kind", str(jax.devices()[0]))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -488,7 +524,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="online steps of each seed in the vmapped-seeds benchmark")
     parser.add_argument("--only", choices=("all", "vmapped-seeds", "critics"), default="all",
                         help="only that benchmark, merged into --out's JSON")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: rewrite --md from the results already in --out "
+                             "(e.g. a file measured on another machine)")
     args = parser.parse_args(argv)
+    reproduce = f"--out {args.out}" + (f" --md {args.md}" if args.md else "")
+    if args.render:
+        if not args.md:
+            parser.error("--render needs --md")
+        Path(args.md).write_text(to_markdown(json.loads(Path(args.out).read_text()), reproduce))
+        return 0
     if args.only != "all":
         section = args.only.replace("-", "_")
         result = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
@@ -497,32 +542,30 @@ def main(argv: list[str] | None = None) -> int:
                                                   args.repeats)
         else:
             result[section] = bench_critics(args.updates // 4, args.repeats)
-        result[section]["date"] = time.strftime("%Y-%m-%d")
+        result[section] |= {"date": time.strftime("%Y-%m-%d"), **_machine()}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-        if args.md and "updates" in result:
-            Path(args.md).write_text(to_markdown(result))
+        if args.md:
+            Path(args.md).write_text(to_markdown(result, reproduce))
         print(json.dumps(result[section], indent=2))
         return 0
     hidden = tuple(int(x) for x in args.hidden.split(","))
+    stamp = {"date": time.strftime("%Y-%m-%d"), **_machine()}
     result = {
         "benchmark": "throughput",
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {_cpu_count()} CPU cores",
-        "jax_version": jax.__version__,
-        "backend": jax.default_backend(),
+        **stamp,
         "updates": bench_updates(args.updates, args.repeats, hidden),
         "online": bench_online_loop(args.online_steps, hidden),
         "dual": bench_dual_vs_iql(args.updates // 2, args.repeats),
         "vmapped_seeds": bench_vmapped_seeds(args.vmap_seeds, 2000, args.vmap_steps,
-                                             args.repeats) | {"date": time.strftime("%Y-%m-%d")},
-        "critics": bench_critics(args.updates // 4, args.repeats)
-        | {"date": time.strftime("%Y-%m-%d")},
+                                             args.repeats) | stamp,
+        "critics": bench_critics(args.updates // 4, args.repeats) | stamp,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     if args.md:
-        Path(args.md).write_text(to_markdown(result))
-    print(to_markdown(result))
+        Path(args.md).write_text(to_markdown(result, reproduce))
+    print(to_markdown(result, reproduce))
     return 0
 
 
