@@ -270,6 +270,27 @@ for _family, _presets in PRESETS.items():
         _preset["calql"], _preset["so2"] = _calql, _so2
 
 
+# Diff-QL per family: the reference's table (gradient-norm clip 9 on hopper / halfcheetah
+# medium, η 1 locomotion; AntMaze η 0.5-4.5 with the max-Q backup from umaze-diverse on, as
+# its per-dataset rows; Adroit pen η 0.1-0.15, lr 3e-5). The denoiser keeps its 3 layers at
+# the task's width where the task's networks are small (Frozen-Lake, quick presets); the
+# Laplace fit draws `weight_samples` 5-step policy samples per row, so it fits on fewer rows.
+_DIFFQL = {
+    "locomotion": dict(grad_norm=9.0),
+    "antmaze": dict(eta=2.0, grad_norm=3.0, max_q_backup=True),
+    "adroit": dict(eta=0.15, grad_norm=7.0, actor_lr=3e-5, critic_lr=3e-5),
+}
+for _family, _presets in PRESETS.items():
+    for _name, _preset in _presets.items():
+        _diffql = dict(_DIFFQL.get(_family, {}), fit_samples=20_000)
+        width = _preset.get("agent", {}).get("hidden", (256, 256))[0]
+        if _name == "quick" or _family == "frozenlake":
+            _diffql["actor_hidden"] = (width,) * 3
+        if _name == "quick":
+            _diffql.update(fit_samples=2_000, refit_every=500, candidates=10)
+        _preset["diffql"] = _diffql
+
+
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
     if preset not in PRESET_NAMES:
         raise ValueError(f"unknown preset '{preset}'; valid presets: {', '.join(PRESET_NAMES)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dualrl.algos.calql import CalQL, CalQLConfig
+from dualrl.algos.diffql import DiffQL, DiffQLConfig
 from dualrl.algos.dual import DUAL, DUALConfig
 from dualrl.algos.iql import IQL, IQLConfig
 from dualrl.algos.so2 import SO2, SO2Config
@@ -15,6 +16,7 @@ ALGOS: dict[str, tuple[type, type[Agent]]] = {
     "dual": (DUALConfig, DUAL),
     "calql": (CalQLConfig, CalQL),
     "so2": (SO2Config, SO2),
+    "diffql": (DiffQLConfig, DiffQL),
 }
 
 

@@ -11,6 +11,7 @@ draws as deviations from the MAP at fit time, and turns them into M sub-policy m
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -18,6 +19,17 @@ import jax.numpy as jnp
 
 from dualrl.data.buffer import BufferState, sample_indices
 from dualrl.uq.laplace import fit_laplace, with_bias
+
+
+@dataclass
+class LaplaceSettings:
+    """The config fields of "<method> w LA" (`--laplace`), for a method's config to inherit."""
+
+    laplace: bool = False
+    num_samples: int = 10  # M sub-policies
+    refit_every: int = 5_000  # online steps between refits
+    fit_samples: int = 100_000  # rows of B per fit
+    temperature: float = 1.0
 
 
 class LaplaceActing:

@@ -18,6 +18,7 @@ class QEnsemble(nn.Module):
     hidden: Sequence[int] = (256, 256)
     layer_norm: bool = False
     orthogonal: bool = False  # the SAC-family references' initialisation (see MLP)
+    activation: str = "relu"  # Diff-QL / DACER: "mish"
 
     @nn.compact
     def __call__(self, obs: jax.Array, act: jax.Array) -> jax.Array:
@@ -31,7 +32,7 @@ class QEnsemble(nn.Module):
         )
         x = jnp.concatenate([obs, act], axis=-1)
         return ensemble(hidden=self.hidden, out_dim=1, layer_norm=self.layer_norm,
-                        orthogonal=self.orthogonal)(x)[..., 0]
+                        orthogonal=self.orthogonal, activation=self.activation)(x)[..., 0]
 
 
 class ValueNet(nn.Module):

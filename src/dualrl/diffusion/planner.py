@@ -36,6 +36,13 @@ class PlannerConfig:
     unet_mults: tuple[int, ...] = (1, 2, 4, 8)
     parameterization: str = "v"  # "v", "x0" or "eps"
     schedule: str = "cosine"  # "cosine" or "vp"
+    beta_min: float = 0.1  # the VP schedule's β range (Diff-QL: 0.1, 10)
+    beta_max: float = 20.0
+    time_dim: int = 32  # the MLP's sinusoidal time embedding (Diff-QL: 16)
+    clip_denoised: float | None = None  # x̂ clipped to [−c, c] while sampling (Diff-QL: 1)
+    # train at the K sampling times t = k/K only (Diff-QL's discrete-time DDPM) instead of
+    # t ~ U(0, 1): a small network at K = 5 then fits the levels it is sampled at
+    discrete_times: bool = False
     teacher_steps: int = 16  # K of the DDIM teacher (halves to 1 by distillation)
     sampler: str = "ddim"  # "ddim" or "ddpm"
     lr: float = 3e-4
@@ -95,7 +102,7 @@ def make_backbone(config: PlannerConfig, layout: Layout):
     if config.backbone == "mlp":
         from dualrl.nn.denoisers import MLPDenoiser
 
-        return MLPDenoiser(out_dim=layout.dim, hidden=config.hidden)
+        return MLPDenoiser(out_dim=layout.dim, hidden=config.hidden, time_dim=config.time_dim)
     if config.backbone == "unet":
         from dualrl.nn.unet import TemporalUNetDenoiser
 
@@ -114,7 +121,8 @@ class TrajectoryPlanner:
         self.config = config
         self.layout = Layout(config.horizon, obs_dim, act_dim)
         self.net = make_backbone(config, self.layout)
-        self.schedule = Schedule(kind=config.schedule)
+        self.schedule = Schedule(kind=config.schedule, beta_min=config.beta_min,
+                                 beta_max=config.beta_max)
         self.tx = optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.lr))
         self.train_step = jax.jit(self._train_step)
         self.sample = jax.jit(self._sample, static_argnames=("steps", "sampler"))
@@ -132,6 +140,13 @@ class TrajectoryPlanner:
         return jnp.where(with_action[:, None], self.layout.slot_mask(1, 1)[None],
                          self.layout.slot_mask(1, 0)[None])
 
+    def train_times(self, key: jax.Array, batch: int) -> jax.Array:
+        """Noise levels of training examples: U(0, 1), or the K sampling times k/K."""
+        if not self.config.discrete_times:
+            return jax.random.uniform(key, (batch,))
+        k = self.config.teacher_steps
+        return jax.random.randint(key, (batch,), 1, k + 1).astype(jnp.float32) / k
+
     def loss(self, params, obs: jax.Array, act: jax.Array, valid: jax.Array,
              key: jax.Array) -> jax.Array:
         """Masked diffusion loss (Eq. 3 in v/x0/ε form) over non-conditioned real slots."""
@@ -139,7 +154,7 @@ class TrajectoryPlanner:
         x = lay.flatten(obs, act)
         b = x.shape[0]
         k_t, k_eps, k_mask = jax.random.split(key, 3)
-        t = jax.random.uniform(k_t, (b,))
+        t = self.train_times(k_t, b)
         eps = jax.random.normal(k_eps, x.shape)
         alpha, sigma = self.schedule.alpha_sigma(t)
         alpha, sigma = alpha[:, None], sigma[:, None]
@@ -208,11 +223,12 @@ class TrajectoryPlanner:
         values = lay.condition_values(s0, a0)
         den = self.denoiser(params)
         kind = self.config.parameterization
+        clip = self.config.clip_denoised
         if sampler == "ddim":
-            return ddim_sample(den, self.schedule, kind, noise, steps, mask, values)
+            return ddim_sample(den, self.schedule, kind, noise, steps, mask, values, clip)
         if sampler == "ddpm":
             assert key is not None, "ddpm sampling needs a key"
-            return ddpm_sample(den, self.schedule, kind, key, noise, steps, mask, values)
+            return ddpm_sample(den, self.schedule, kind, key, noise, steps, mask, values, clip)
         raise ValueError(f"unknown sampler '{sampler}'; valid: ddim, ddpm")
 
     def noise(self, key: jax.Array, batch: int) -> jax.Array:

@@ -28,15 +28,21 @@ def _grid(schedule: Schedule, steps: int):
 
 
 def predict_x_eps(denoise: Denoiser, kind: str, z: jax.Array, t, alpha, sigma,
-                  mask: jax.Array, values: jax.Array):
-    """One network call at time t (scalar) with the condition inpainted."""
+                  mask: jax.Array, values: jax.Array, clip: float | None = None):
+    """One network call at time t (scalar) with the condition inpainted; `clip` bounds x̂ to
+    [−clip, clip] (Diff-QL's clipped denoising: actions live in a box), ε̂ then re-derived
+    from the clipped x̂ so that the step stays consistent."""
     z = inpaint(z, mask, values)
     x, eps = to_x_eps(kind, denoise(z, jnp.full((z.shape[0],), t)), z, alpha, sigma)
+    if clip is not None:
+        x = jnp.clip(x, -clip, clip)
+        eps = (z - alpha * x) / jnp.maximum(sigma, 1e-12)
     return inpaint(x, mask, values), eps
 
 
 def ddim_sample(denoise: Denoiser, schedule: Schedule, kind: str, noise: jax.Array,
-                steps: int, mask: jax.Array, values: jax.Array) -> jax.Array:
+                steps: int, mask: jax.Array, values: jax.Array,
+                clip: float | None = None) -> jax.Array:
     """K-step deterministic DDIM (η = 0) from z_1 = noise: z_s = α_s x̂ + σ_s ε̂.
 
     Returns x̂ of the last step; deterministic in the noise. One compiled loop (`lax.scan`,
@@ -45,11 +51,12 @@ def ddim_sample(denoise: Denoiser, schedule: Schedule, kind: str, noise: jax.Arr
     t, alpha, sigma = _grid(schedule, steps)
     z = inpaint(noise, mask, values)
     if steps == 1:
-        x, _ = predict_x_eps(denoise, kind, z, t[0], alpha[0], sigma[0], mask, values)
+        x, _ = predict_x_eps(denoise, kind, z, t[0], alpha[0], sigma[0], mask, values, clip)
         return x
 
     def body(carry, k):
-        x, eps = predict_x_eps(denoise, kind, carry[0], t[k], alpha[k], sigma[k], mask, values)
+        x, eps = predict_x_eps(denoise, kind, carry[0], t[k], alpha[k], sigma[k], mask, values,
+                               clip)
         return (inpaint(alpha[k + 1] * x + sigma[k + 1] * eps, mask, values), x), None
 
     (_, x), _ = jax.lax.scan(body, (z, z), jnp.arange(steps), unroll=min(steps, 4))
@@ -57,13 +64,15 @@ def ddim_sample(denoise: Denoiser, schedule: Schedule, kind: str, noise: jax.Arr
 
 
 def ddpm_sample(denoise: Denoiser, schedule: Schedule, kind: str, key: jax.Array,
-                noise: jax.Array, steps: int, mask: jax.Array, values: jax.Array) -> jax.Array:
-    """Ancestral sampling: z_s ~ q(z_s | z_t, x̂) on the same K-step grid."""
+                noise: jax.Array, steps: int, mask: jax.Array, values: jax.Array,
+                clip: float | None = None) -> jax.Array:
+    """Ancestral sampling: z_s ~ q(z_s | z_t, x̂) on the same K-step grid (differentiable in
+    the denoiser's parameters: Diff-QL's Q term backpropagates through it)."""
     t, alpha, sigma = _grid(schedule, steps)
 
     def body(carry, k):
         z = carry[0]
-        x, _ = predict_x_eps(denoise, kind, z, t[k], alpha[k], sigma[k], mask, values)
+        x, _ = predict_x_eps(denoise, kind, z, t[k], alpha[k], sigma[k], mask, values, clip)
         a_t, s_t, a_s, s_s = alpha[k], sigma[k], alpha[k + 1], sigma[k + 1]
         a_ts = a_t / a_s
         var_ts = s_t**2 - a_ts**2 * s_s**2
