@@ -289,6 +289,15 @@ for _family, _presets in PRESETS.items():
         if _name == "quick":
             _diffql.update(fit_samples=2_000, refit_every=500, candidates=10)
         _preset["diffql"] = _diffql
+        # DACER: Diff-QL's policy and families, its own steps / lrs / clip (class defaults);
+        # fewer entropy states and samples on the small presets (the fit is the costly part)
+        _dacer = {k: v for k, v in _diffql.items()
+                  if k not in ("grad_norm", "actor_lr", "critic_lr")}
+        if _name == "quick":
+            _dacer.update(steps=5, entropy_every=250, entropy_samples=50, entropy_states=16)
+        elif _name == "cpu":
+            _dacer.update(entropy_every=2_500)
+        _preset["dacer"] = _dacer
 
 
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dualrl.algos.calql import CalQL, CalQLConfig
+from dualrl.algos.dacer import DACER, DACERConfig
 from dualrl.algos.diffql import DiffQL, DiffQLConfig
 from dualrl.algos.dual import DUAL, DUALConfig
 from dualrl.algos.iql import IQL, IQLConfig
@@ -17,6 +18,7 @@ ALGOS: dict[str, tuple[type, type[Agent]]] = {
     "calql": (CalQLConfig, CalQL),
     "so2": (SO2Config, SO2),
     "diffql": (DiffQLConfig, DiffQL),
+    "dacer": (DACERConfig, DACER),
 }
 
 
