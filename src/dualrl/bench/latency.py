@@ -83,6 +83,71 @@ def dual_calls(horizon: int, obs_dim: int, act_dim: int, batch: int,
     return [lambda: explore(view, obs, key, t, ctx), lambda: predict(state, obs, action)]
 
 
+def diffusion_baseline_calls(obs_dim: int, act_dim: int, batch: int,
+                             ) -> tuple[list[str], list[int], list[Callable[[], Any]]]:
+    """The diffusion-policy baselines' acting as the O2O loop calls it (one jitted call on the
+    acting view, the step's key folded in): Diff-QL (T = 5 ancestral steps on 50 candidates
+    per state, softmax-Q choice), Diff-QL w LA (the same with the candidates spread over
+    M = 10 posterior heads), DACER (one T = 20 sample plus its α noise); beside one forward
+    pass of their denoiser on `batch` rows (the floor) and DACER's entropy estimate (200
+    noisy actions per state and a 3-component GMM fit each, on `batch` states), which its
+    update runs every `entropy_every` steps. Labels, network calls per row, calls."""
+    from dualrl.algos.dacer import DACER, DACERConfig
+    from dualrl.algos.diffql import DiffQL, DiffQLConfig
+
+    obs = jnp.ones((batch, obs_dim)) * 0.1
+    key, t = jax.random.PRNGKey(2), np.int32(7)
+    labels, calls_per_row, calls = [], [], []
+    for label, agent in (("diffql", DiffQL(DiffQLConfig())),
+                         ("diffql-la", DiffQL(DiffQLConfig(laplace=True))),
+                         ("dacer", DACER(DACERConfig()))):
+        state = agent.init(jax.random.PRNGKey(0), obs_dim, act_dim)
+        if label == "diffql-la":
+            state = state.replace(deltas=0.01 * jax.random.normal(jax.random.PRNGKey(1),
+                                                                  state.deltas.shape))
+        view = agent.acting_view(state)
+        explore = jax.jit(lambda view, obs, key, t, agent=agent: agent.explore(
+            view, obs, jax.random.fold_in(key, t)))
+        calls.append(lambda view=view, explore=explore: explore(view, obs, key, t))
+        labels.append(label)
+        calls_per_row.append(agent.config.steps)
+        if label == "diffql":
+            net, params = agent.planner.net, state.actor.params
+            z = jnp.zeros((batch, agent.planner.layout.dim))
+            forward = jax.jit(lambda p, z, net=net: net.apply(p, z, jnp.ones((z.shape[0],))))
+            calls.insert(0, lambda forward=forward, params=params, z=z: forward(params, z))
+            labels.insert(0, "diffusion-forward")
+            calls_per_row.insert(0, 1)
+        if label == "dacer":
+            entropy = jax.jit(lambda state, obs, key, agent=agent: agent.policy_entropy(
+                state.actor.params, state.log_alpha.params["value"], obs, key))
+            calls.append(lambda state=state, entropy=entropy: entropy(state, obs, key))
+            labels.append("dacer-entropy")
+            calls_per_row.append(agent.config.steps)
+    return labels, calls_per_row, calls
+
+
+def bench_diffusion_baselines(obs_dim: int, act_dim: int, batches: tuple[int, ...],
+                              budget_s: float) -> list[dict[str, Any]]:
+    rows = []
+    for batch in batches:
+        labels, ks, calls = diffusion_baseline_calls(obs_dim, act_dim, batch)
+        for label, k, (ms, mn, n) in zip(labels, ks, time_interleaved(calls, budget_s),
+                                         strict=True):
+            rows.append(dict(method=label, backbone="mlp", steps=k, batch=batch,
+                             ms_median=ms, ms_min=mn, n=n))
+    return rows
+
+
+BASELINE_LABELS = {
+    "diffusion-forward": "one denoiser forward pass (3×256 Mish, [s, a] input)",
+    "diffql": "Diff-QL acting (T=5, 50 candidates, softmax-Q)",
+    "diffql-la": "Diff-QL w LA acting (the same over M=10 posterior heads)",
+    "dacer": "DACER acting (T=20, one sample + α noise)",
+    "dacer-entropy": "DACER entropy estimate (200 actions/state, 3-component GMM; in its update)",
+}
+
+
 def bench_backbone(backbone: str, horizon: int, obs_dim: int, act_dim: int,
                    steps: tuple[int, ...], batches: tuple[int, ...], budget_s: float,
                    dual: bool = True) -> list[dict[str, Any]]:
@@ -132,7 +197,9 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "| method | backbone | K | batch | ms median | ms min | n | ratio to K forwards |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
+    planner_rows = [r for r in rows if r["method"] not in BASELINE_LABELS]
+    baseline_rows = [r for r in rows if r["method"] in BASELINE_LABELS]
+    for r in planner_rows:
         floor = fwd[(r["backbone"], r["batch"])] * r["steps"]
         label = "policy (distilled)" if r["method"] == "policy" and r["steps"] == 1 else r["method"]
         if r["method"] == "dual":
@@ -145,6 +212,22 @@ def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| {label} | {r['backbone']} | {r['steps']} | {r['batch']} | {r['ms_median']:.3f} "
             f"| {r['ms_min']:.3f} | {r['n']} | {r['ms_median'] / floor:.2f} |"
         )
+    if baseline_rows:
+        one = {r["batch"]: r["ms_median"] for r in baseline_rows
+               if r["method"] == "diffusion-forward"}
+        lines += [
+            "",
+            "Diffusion-policy baselines (issue 15), acting as the O2O loop calls it (one jitted "
+            "call on the acting view); `ratio` = ms / one forward pass of their denoiser at the "
+            "same batch (the row's batch of states; Diff-QL evaluates 50 candidates per "
+            "state, so a batch-256 call runs the denoiser on 12 800 rows).",
+            "",
+            "| method | K | batch | ms median | ms min | n | ratio to one forward |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *[f"| {BASELINE_LABELS[r['method']]} | {r['steps']} | {r['batch']} | "
+              f"{r['ms_median']:.3f} | {r['ms_min']:.3f} | {r['n']} | "
+              f"{r['ms_median'] / one[r['batch']]:.1f} |" for r in baseline_rows],
+        ]
     lines += ["", "Reproduce: `python benchmarks/latency.py --out docs/results/latency.json "
               "--md docs/results/latency.md`.", ""]
     return "\n".join(lines)
@@ -164,13 +247,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--act-dim", type=int, default=3)
     parser.add_argument("--budget", type=float, default=1.0, help="seconds per measurement")
     parser.add_argument("--no-dual", action="store_true", help="skip the DUAL acting rows")
+    parser.add_argument("--only-baselines", action="store_true",
+                        help="only the diffusion-policy baselines' rows, merged into --out's "
+                             "JSON (replacing earlier baseline rows)")
     args = parser.parse_args(argv)
     steps = tuple(int(x) for x in args.steps.split(","))
     batches = tuple(int(x) for x in args.batches.split(","))
     rows: list[dict[str, Any]] = []
-    for backbone in args.backbones.split(","):
-        rows += bench_backbone(backbone, args.horizon, args.obs_dim, args.act_dim, steps,
-                               batches, args.budget, dual=not args.no_dual)
+    if args.only_baselines:
+        if Path(args.out).exists():
+            rows = [r for r in json.loads(Path(args.out).read_text())
+                    if r["method"] not in BASELINE_LABELS]
+    else:
+        for backbone in args.backbones.split(","):
+            rows += bench_backbone(backbone, args.horizon, args.obs_dim, args.act_dim, steps,
+                                   batches, args.budget, dual=not args.no_dual)
+    rows += bench_diffusion_baselines(args.obs_dim, args.act_dim, batches, args.budget)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
     import os
