@@ -90,7 +90,13 @@ ABLATION_FLAGS = {
     "--shift-weight": ["--dual.shift-weight"],
     "--uq": ["--dual.uq"],
     "--laplace": ["--{algo}.laplace", "true"],  # the base method's actor ("IQL w LA", ...)
+    "--distill": ["--{algo}.distill", "true"],  # D-Diff-QL, D-DACER (DUAL distils by default)
 }
+
+
+# `--distill` on a diffusion-policy baseline also sets its sampling steps to a power of two
+# (progressive distillation halves them to 1): placed first, so an explicit --<algo>.steps wins
+DISTILL_STEPS = {"diffql": 4, "dacer": 16}
 
 
 def _given_algo(argv: list[str]) -> str:
@@ -106,6 +112,8 @@ def _given_algo(argv: list[str]) -> str:
 def expand_ablation_flags(argv: list[str]) -> list[str]:
     out = []
     algo = _given_algo(argv)
+    if "--distill" in argv and algo in DISTILL_STEPS:
+        out += [f"--{algo}.steps", str(DISTILL_STEPS[algo])]
     for token in argv:
         name = token.split("=", 1)[0]
         if name in ABLATION_FLAGS:

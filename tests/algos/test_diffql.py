@@ -190,3 +190,55 @@ def test_resumed_diffql_run_matches_uninterrupted(resume_matches):
     losses = [r["critic_loss"] for r in records if "critic_loss" in r]
     assert losses and np.all(np.isfinite(losses))
 
+
+
+def test_distilled_one_step_student_matches_its_teacher():
+    """D-Diff-QL: the T = 4 policy (denoising loss alone, a = 0.6 tanh(2 s) + noise)
+    progressively distilled 4 → 2 → 1 on rows of B: the one-step student's samples match the
+    teacher's from the same noise (relative MSE, as DUAL's distillation test), and acting
+    uses the teacher until a student exists, the student after."""
+    from dualrl.data.buffer import ReplayBuffer
+    from dualrl.data.dataset import Dataset
+    from dualrl.data.normalizer import Normalizer
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    obs = rng.uniform(-1, 1, (n, 1))
+    act = 0.6 * np.tanh(2 * obs) + 0.05 * rng.normal(size=(n, 1))
+    ends = np.zeros(n, bool)
+    ends[9::10] = True
+    data = Dataset(obs, act, np.zeros(n), np.roll(obs, -1, 0), np.zeros(n, bool), ends)
+    buffer_state = ReplayBuffer(data, 0, Normalizer.identity(1)).init_state()
+    agent = DiffQL(DiffQLConfig(hidden=(8,), actor_hidden=(64, 64, 64), steps=4, eta=0.0,
+                                distill=True, distill_steps_per_round=400, candidates=4))
+    state = agent.init(jax.random.PRNGKey(0), 1, 1)
+    tx = optax.adam(2e-3)
+    s_all, a_all = jnp.asarray(obs, jnp.float32), jnp.asarray(act, jnp.float32)
+
+    @jax.jit
+    def fit(params):
+        def body(carry, t):
+            p, opt = carry
+            idx = jax.random.randint(jax.random.PRNGKey(t), (256,), 0, n)
+            loss, grads = jax.value_and_grad(agent.bc_loss)(
+                p, s_all[idx], a_all[idx], jax.random.fold_in(jax.random.PRNGKey(t), 1))
+            updates, opt = tx.update(grads, opt, p)
+            return (optax.apply_updates(p, updates), opt), loss
+
+        return jax.lax.scan(body, (params, tx.init(params)), jnp.arange(1500))[0][0]
+
+    state = state.replace(actor=state.actor.replace(params=fit(state.actor.params)))
+    probe = jnp.linspace(-0.9, 0.9, 512)[:, None]
+    key = jax.random.PRNGKey(11)
+    before = agent.distilled_or_teacher(state, probe, key)
+    np.testing.assert_allclose(before, agent.sample_actions(state.actor.params, probe, key))
+    state = agent.on_phase_start(state, "online", None, buffer_state, jax.random.PRNGKey(2))
+    reports = agent.distill_reports
+    assert int(state.distillations) == 1
+    assert [r["student_steps"] for r in reports] == [2, 1]
+    assert reports[-1]["policy_rel_mse"] < 0.05, reports[-1]
+    after = agent.distilled_or_teacher(state, probe, key)
+    np.testing.assert_allclose(after, agent.student_actions(state.student_params, probe, key))
+    # the student follows the data's state dependence
+    target = 0.6 * np.tanh(2 * np.asarray(probe))
+    assert float(np.mean(np.abs(np.asarray(after) - target))) < 0.1

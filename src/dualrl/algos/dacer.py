@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import flax
 import jax
@@ -40,6 +41,7 @@ from dualrl.uq.gmm import batched_entropy
 
 @dataclass
 class DACERConfig(DiffQLConfig):
+    flag: ClassVar[str] = "dacer"
     steps: int = 20
     actor_lr: float = 1e-4
     critic_lr: float = 1e-4
@@ -69,10 +71,11 @@ class DACERConfig(DiffQLConfig):
 
 @flax.struct.dataclass
 class DACERState(DiffQLState):
-    log_alpha: TrainState  # params {"value": log α}
-    entropy: jax.Array  # the last entropy estimate
-    online: jax.Array  # () bool: DACER's update from the online switch on
-    online_updates: jax.Array  # () DACER updates so far (its actor / entropy schedules)
+    # (defaults only because the base's last fields have them; `_init` sets every one)
+    log_alpha: TrainState | None = None  # params {"value": log α}
+    entropy: jax.Array | None = None  # the last entropy estimate
+    online: jax.Array | None = None  # () bool: DACER's update from the online switch on
+    online_updates: jax.Array | None = None  # () DACER updates so far (its schedules)
 
 
 class DACER(DiffQL):
@@ -198,11 +201,17 @@ class DACER(DiffQL):
             context: ActContext | None = None) -> jax.Array:
         if explore:
             return self.explore(state, obs, key, context)[0]
+        return self.policy_sample(state, obs, key)
+
+    def policy_sample(self, state: DACERState, obs: jax.Array, key: jax.Array) -> jax.Array:
+        """One action per state: T steps, or the distilled student's one (D-DACER, online)."""
+        if self.config.distill:
+            return self.distilled_or_teacher(state, obs, key)
         return self.sample_actions(state.actor.params, obs, key)
 
     def explore(self, state: DACERState, obs: jax.Array, key: jax.Array,
                 context: ActContext | None = None) -> tuple[jax.Array, Metrics]:
         k_draw, k_noise = jax.random.split(key)
-        action = self.sample_actions(state.actor.params, obs, k_draw)
+        action = self.policy_sample(state, obs, k_draw)
         log_alpha = state.log_alpha.params["value"]
         return self.noisy(action, log_alpha, k_noise), {"alpha": jnp.exp(log_alpha)}

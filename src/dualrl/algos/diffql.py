@@ -1,5 +1,5 @@
 """Diff-QL (Wang et al. 2023, "Diffusion Policies as an Expressive Policy Class for Offline
-RL"; SPEC §10) and "Diff-QL w LA" (`--laplace`, paper Fig. 3c).
+RL"; SPEC §10), "Diff-QL w LA" (`--laplace`, paper Fig. 3c) and D-Diff-QL (`--distill`).
 
 The actor is a state-conditioned action diffusion model built from `diffusion/`: a horizon-1
 `TrajectoryPlanner` over [s, a] with s inpainted (the condition), ε-prediction, the VP
@@ -23,6 +23,13 @@ Online exploration is that same draw — stochastic ancestral samples and a stoc
 among them — plus the loop's ε-uniform moves where a task's preset sets them; Diff-QL adds
 no Gaussian noise of its own (the paper's O2O extension fine-tunes it unchanged on B).
 
+D-Diff-QL (`--distill`, paper Fig. 2a/2b): the same training; at the online switch the actor
+is progressively distilled (diffusion/distill.py, DUAL's procedure: DDIM teacher, T → 1) into
+a one-step student, which acts (the same 50 candidates and softmax-Q choice, one network
+call each); online the T-step teacher keeps learning by the update above and the student is
+distilled again from it every `redistill_every` steps (the acting policy is at most that
+stale). T must be a power of two (4 for Diff-QL, 16 for DACER).
+
 "Diff-QL w LA": the shared last-layer Laplace (algos/laplace_acting.py) on the denoiser's
 output layer (its action columns). The loss it is fitted on is the actor's: the denoising
 term is a unit-variance Gaussian likelihood of ε, linear in the head at fixed features, so
@@ -37,6 +44,7 @@ from head j mod M), the mixture of the sub-policies, before the same softmax cho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import flax
 import jax
@@ -60,6 +68,7 @@ from dualrl.uq.laplace import with_bias
 
 @dataclass
 class DiffQLConfig(LaplaceSettings):
+    flag: ClassVar[str] = "diffql"  # the method's flag prefix, for error messages
     hidden: tuple[int, ...] = (256, 256, 256)  # twin Q, Mish
     actor_hidden: tuple[int, ...] = (256, 256, 256)  # the denoiser, Mish
     time_dim: int = 16
@@ -80,6 +89,12 @@ class DiffQLConfig(LaplaceSettings):
     candidates: int = 50  # actions drawn per state when acting
     value_min: float | None = None  # TD targets clipped to the task's return range
     value_max: float | None = None
+    # D-Diff-QL (--distill): the T-step policy progressively distilled (diffusion/distill.py,
+    # as DUAL's) to a 1-step DDIM student at the switch and again every `redistill_every`
+    # online steps from the fine-tuned teacher; the student acts (T must be a power of two)
+    distill: bool = False
+    distill_steps_per_round: int = 2_000
+    redistill_every: int = 5_000
     # "Diff-QL w LA" (--laplace, LaplaceSettings): the shared Laplace on the denoiser's head
     max_weight: float = 100.0
     weight_samples: int = 10  # policy draws per state for V(s) in the Laplace weights
@@ -94,6 +109,12 @@ class DiffQLConfig(LaplaceSettings):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} (--diffql.{name.replace('_', '-')}) must be >= 1, "
                                  f"got {getattr(self, name)}")
+        if self.distill and (self.steps < 2 or self.steps & (self.steps - 1)):
+            raise ValueError(f"--distill halves the sampling steps down to 1: steps "
+                             f"(--{self.flag}.steps) must be a power of two >= 2, got "
+                             f"{self.steps} (e.g. --{self.flag}.steps 4)")
+        if self.distill and self.laplace:
+            raise ValueError("--distill and --laplace together are not supported")
         if not 0.0 < self.gamma < 1.0:
             raise ValueError(f"gamma (--diffql.gamma) must be in (0, 1), got {self.gamma}")
         if not 0.0 < self.tau <= 1.0:
@@ -111,6 +132,9 @@ class DiffQLState:
     prior_precision: jax.Array
     refits: jax.Array
     steps: jax.Array
+    # the 1-step student (--distill; None otherwise) and its distillations so far
+    student_params: Any = None
+    distillations: jax.Array | None = None
 
 
 def _optimizer(lr: float, grad_norm: float) -> optax.GradientTransformation:
@@ -158,7 +182,9 @@ class DiffQL(LaplaceActing, Agent):
                                      tx=_optimizer(cfg.critic_lr, cfg.grad_norm)),
             target_critic_params=jax.tree.map(jnp.copy, critic_params),
             deltas=jnp.zeros((cfg.num_samples, cfg.actor_hidden[-1] + 1, self.act_dim)),
-            prior_precision=jnp.zeros(()), refits=zero, steps=zero)
+            prior_precision=jnp.zeros(()), refits=zero, steps=zero,
+            student_params=jax.tree.map(jnp.copy, actor_params) if cfg.distill else None,
+            distillations=zero if cfg.distill else None)
 
     # ------------------------------------------------------------------ the policy
     def sample_actions(self, params, obs: jax.Array, key: jax.Array,
@@ -183,6 +209,66 @@ class DiffQL(LaplaceActing, Agent):
                            cfg.teacher_steps, lay.slot_mask(1, 0), lay.condition_values(obs),
                            cfg.clip_denoised)
         return lay.action_slot(plan)
+
+    def student_actions(self, params, obs: jax.Array, key: jax.Array) -> jax.Array:
+        """The distilled policy: ONE DDIM step from noise with s inpainted, (B, da)."""
+        lay = self.planner.layout
+        noise = jax.random.normal(key, (obs.shape[0], lay.dim))
+        return lay.action_slot(self.planner.sample(params, obs, noise, steps=1))
+
+    def distilled_or_teacher(self, state: DiffQLState, obs: jax.Array,
+                             key: jax.Array) -> jax.Array:
+        """The student once one is distilled (from the online switch on), before that the
+        T-step policy itself: the offline phase's evaluations are the teacher's."""
+        return jax.lax.cond(state.distillations > 0,
+                            lambda: self.student_actions(state.student_params, obs, key),
+                            lambda: self.sample_actions(state.actor.params, obs, key))
+
+    def distill_student(self, state: DiffQLState, buffer_state: Any,
+                        key: jax.Array) -> DiffQLState:
+        """Progressive distillation of the current actor (T → T/2 → … → 1 DDIM steps), as
+        DUAL's (diffusion/distill.py), on rows of B; the student's EMA weights act."""
+        from dualrl.diffusion.distill import DistillConfig, progressive_distill
+        from dualrl.diffusion.planner import PlannerState
+
+        params = state.actor.params
+        teacher = PlannerState(params=params, ema_params=params,
+                               opt_state=self.planner.tx.init(params),
+                               step=jnp.zeros((), jnp.int32))
+        student, reports = progressive_distill(
+            self.planner, teacher, buffer_state,
+            DistillConfig(steps_per_round=self.config.distill_steps_per_round), key,
+            log=lambda report: None)
+        self.distill_reports = reports
+        return state.replace(student_params=student.ema_params,
+                             distillations=state.distillations + 1)
+
+    def on_phase_start(self, state: DiffQLState, phase: str, buffer: Any, buffer_state: Any,
+                       key: jax.Array) -> DiffQLState:
+        if phase == "online" and self.config.distill:
+            state = self.distill_student(state, buffer_state, jax.random.fold_in(key, 7))
+        return super().on_phase_start(state, phase, buffer, buffer_state, key)
+
+    def on_online_step(self, state: DiffQLState, step: int, buffer: Any, buffer_state: Any,
+                       key: jax.Array) -> DiffQLState:
+        cfg = self.config
+        if cfg.distill and step > 0 and step % cfg.redistill_every == 0:
+            state = self.distill_student(state, buffer_state, jax.random.fold_in(key, step))
+        return super().on_online_step(state, step, buffer, buffer_state, key)
+
+    def online_step_hook_due(self, step: int) -> bool:
+        cfg = self.config
+        return (cfg.distill and step > 0 and step % cfg.redistill_every == 0) or (
+            super().online_step_hook_due(step))
+
+    def diagnostics(self, state: DiffQLState) -> dict[str, float]:
+        out = super().diagnostics(state)
+        if self.config.distill:
+            out["distillations"] = int(state.distillations)
+            out.update({f"distill_{k}": v for k, v in
+                        (getattr(self, "distill_reports", None) or [{}])[-1].items()
+                        if k.endswith("rel_mse")})
+        return out
 
     def bc_loss(self, params, obs: jax.Array, act: jax.Array, key: jax.Array) -> jax.Array:
         """The denoising (ε-prediction) loss on the action slots, s inpainted."""
@@ -274,7 +360,10 @@ class DiffQL(LaplaceActing, Agent):
         if cfg.laplace:
             head = jnp.arange(n) % cfg.num_samples
             deltas = jnp.tile(state.deltas[head], (b, 1, 1))  # row b·N + j: head j mod M
-        cands = self.sample_actions(state.actor.params, rows, k_sample, deltas)
+        if cfg.distill:
+            cands = self.distilled_or_teacher(state, rows, k_sample)
+        else:
+            cands = self.sample_actions(state.actor.params, rows, k_sample, deltas)
         q = self._q(state.target_critic_params, rows, cands).min(axis=0).reshape(b, n)
         pick = jax.random.categorical(k_pick, q, axis=-1)
         cands = cands.reshape(b, n, -1)
