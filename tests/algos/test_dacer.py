@@ -72,13 +72,13 @@ def test_laplace_is_refused():
 
 def test_resumed_dacer_run_matches_uninterrupted(resume_matches):
     """Crashed mid-online, after α and the entropy estimate have moved."""
-    loop = LoopConfig(offline_steps=100, online_steps=200, eval_every=100, eval_episodes=4,
-                      checkpoint_every=100, scan_chunk=100, batch_size=32, progress=False)
+    loop = LoopConfig(offline_steps=50, online_steps=100, eval_every=50, eval_episodes=2,
+                      checkpoint_every=50, scan_chunk=50, batch_size=16, progress=False)
     cfg = TrainConfig(task="frozenlake-shift", algo="dacer", seed=1, preset="quick", loop=loop,
-                      agent=DACERConfig(hidden=(16, 16), actor_hidden=(16, 16, 16), steps=3,
-                                        entropy_every=50, entropy_samples=16,
-                                        entropy_states=8),
-                      env=dict(map="4x4", data_episodes=100))
-    _, records = resume_matches(cfg, 150)
+                      agent=DACERConfig(hidden=(8,), actor_hidden=(8, 8), steps=2,
+                                        entropy_every=25, entropy_samples=8, entropy_states=4,
+                                        candidates=2),
+                      env=dict(map="4x4", data_episodes=50))
+    _, records = resume_matches(cfg, 75)
     online = [r for r in records if r["phase"] == "online"]
     assert online and all(r["alpha"] != pytest.approx(3.0) for r in online)

@@ -85,8 +85,8 @@ def test_q_term_moves_actions_toward_higher_q():
     means = {}
     for eta in (0.0, 2.0):
         agent = DiffQL(DiffQLConfig(hidden=(32, 32), actor_hidden=(32, 32, 32), eta=eta,
-                                    actor_lr=1e-3, critic_lr=1e-3, ema_start=0))
-        state, _ = _train(agent, batch, 600)
+                                    actor_lr=2e-3, critic_lr=2e-3, ema_start=0))
+        state, _ = _train(agent, batch, 300)
         q = agent.q_value(state, obs, batch.actions)
         assert float(jnp.corrcoef(q, batch.actions[:, 0])[0, 1]) > 0.9  # the critic learnt a
         draws = agent.sample_actions(state.actor.params, obs, jax.random.PRNGKey(5))

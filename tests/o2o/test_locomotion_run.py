@@ -54,7 +54,7 @@ def train_tiny(task: str, algo: str, out, capsys, online_steps: int = 200) -> tu
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("algo", ["iql", "dual", "calql", "so2"])
+@pytest.mark.parametrize("algo", ["iql", "dual", "calql", "so2", "dacer"])
 def test_train_on_a_shifted_hopper_task_from_the_data_directory(tmp_path, monkeypatch, capsys,
                                                                 algo):
     data_dir = tmp_path / "data"
