@@ -1,5 +1,6 @@
 """DACER: the temperature moves toward the entropy target, the online update's schedules
-(actor every 2 updates, entropy and α every N), and resume equivalence across the switch."""
+(actor every 2 updates, entropy and α every N), and resume equivalence across the switch
+(D-DACER: the distilled student is part of the state)."""
 
 from __future__ import annotations
 
@@ -70,15 +71,19 @@ def test_laplace_is_refused():
         DACERConfig(laplace=True)
 
 
-def test_resumed_dacer_run_matches_uninterrupted(resume_matches):
-    """Crashed mid-online, after α and the entropy estimate have moved."""
+def test_resumed_d_dacer_run_matches_uninterrupted(resume_matches):
+    """D-DACER crashed mid-online, after α and the entropy estimate have moved and the
+    student has been distilled twice (at the switch and at online step 40); the resumed run
+    distils again at step 80 as the uninterrupted one does."""
     loop = LoopConfig(offline_steps=50, online_steps=100, eval_every=50, eval_episodes=2,
                       checkpoint_every=50, scan_chunk=50, batch_size=16, progress=False)
     cfg = TrainConfig(task="frozenlake-shift", algo="dacer", seed=1, preset="quick", loop=loop,
                       agent=DACERConfig(hidden=(8,), actor_hidden=(8, 8), steps=2,
                                         entropy_every=25, entropy_samples=8, entropy_states=4,
-                                        candidates=2),
+                                        candidates=2, distill=True, distill_steps_per_round=10,
+                                        redistill_every=40),
                       env=dict(map="4x4", data_episodes=50))
     _, records = resume_matches(cfg, 75)
     online = [r for r in records if r["phase"] == "online"]
     assert online and all(r["alpha"] != pytest.approx(3.0) for r in online)
+    assert online[-1]["distillations"] == 3 and np.isfinite(online[-1]["distill_policy_rel_mse"])

@@ -132,9 +132,11 @@ class DiffQLState:
     prior_precision: jax.Array
     refits: jax.Array
     steps: jax.Array
-    # the 1-step student (--distill; None otherwise) and its distillations so far
+    # the 1-step student (--distill; None otherwise), its distillations so far and the last
+    # one's fidelity (policy samples' MSE to the teacher's / their variance)
     student_params: Any = None
     distillations: jax.Array | None = None
+    distill_rel_mse: jax.Array | None = None
 
 
 def _optimizer(lr: float, grad_norm: float) -> optax.GradientTransformation:
@@ -184,7 +186,8 @@ class DiffQL(LaplaceActing, Agent):
             deltas=jnp.zeros((cfg.num_samples, cfg.actor_hidden[-1] + 1, self.act_dim)),
             prior_precision=jnp.zeros(()), refits=zero, steps=zero,
             student_params=jax.tree.map(jnp.copy, actor_params) if cfg.distill else None,
-            distillations=zero if cfg.distill else None)
+            distillations=zero if cfg.distill else None,
+            distill_rel_mse=jnp.zeros(()) if cfg.distill else None)
 
     # ------------------------------------------------------------------ the policy
     def sample_actions(self, params, obs: jax.Array, key: jax.Array,
@@ -241,7 +244,9 @@ class DiffQL(LaplaceActing, Agent):
             log=lambda report: None)
         self.distill_reports = reports
         return state.replace(student_params=student.ema_params,
-                             distillations=state.distillations + 1)
+                             distillations=state.distillations + 1,
+                             distill_rel_mse=jnp.asarray(reports[-1]["policy_rel_mse"],
+                                                         jnp.float32))
 
     def on_phase_start(self, state: DiffQLState, phase: str, buffer: Any, buffer_state: Any,
                        key: jax.Array) -> DiffQLState:
@@ -265,9 +270,8 @@ class DiffQL(LaplaceActing, Agent):
         out = super().diagnostics(state)
         if self.config.distill:
             out["distillations"] = int(state.distillations)
-            out.update({f"distill_{k}": v for k, v in
-                        (getattr(self, "distill_reports", None) or [{}])[-1].items()
-                        if k.endswith("rel_mse")})
+            if int(state.distillations) > 0:  # from the state: a resumed run logs the same
+                out["distill_policy_rel_mse"] = float(state.distill_rel_mse)
         return out
 
     def bc_loss(self, params, obs: jax.Array, act: jax.Array, key: jax.Array) -> jax.Array:
