@@ -325,6 +325,29 @@ def preset_agent_overrides(preset: dict[str, dict[str, Any]], algo: str,
     return {**shared, **critic_group, **preset.get(algo, {})}
 
 
+def check_agent_fields(config: Any, flag: str, positive: tuple[str, ...] = ()) -> None:
+    """The checks every actor-critic config shares, with errors naming `--<flag>.<field>`:
+    network widths (`hidden`, `actor_hidden`), γ ∈ (0, 1), τ ∈ (0, 1], the value range, and
+    the integer fields in `positive` ≥ 1."""
+    from dualrl.critics.iql import value_range
+
+    def option(name: str) -> str:
+        return f"--{flag}.{name.replace('_', '-')}"
+
+    for name in ("hidden", "actor_hidden"):
+        widths = getattr(config, name)
+        if not widths or min(widths) < 1:
+            raise ValueError(f"{name} ({option(name)}) needs >= 1 positive width, got {widths}")
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} ({option(name)}) must be >= 1, got {getattr(config, name)}")
+    if not 0.0 < config.gamma < 1.0:
+        raise ValueError(f"gamma ({option('gamma')}) must be in (0, 1), got {config.gamma}")
+    if not 0.0 < config.tau <= 1.0:
+        raise ValueError(f"tau ({option('tau')}) must be in (0, 1], got {config.tau}")
+    value_range(config.value_min, config.value_max, f"--{flag}")
+
+
 # ------------------------------------------------------------------ string overrides
 def field_types(cls: type) -> dict[str, Any]:
     """A config dataclass's fields and their types (class-level constants left out)."""

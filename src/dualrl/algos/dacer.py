@@ -33,6 +33,7 @@ import optax
 from flax.training.train_state import TrainState
 
 from dualrl.algos.diffql import DiffQL, DiffQLConfig, DiffQLState
+from dualrl.config import check_agent_fields
 from dualrl.critics.iql import clip_to_range, value_range
 from dualrl.data.buffer import Batch
 from dualrl.o2o.agent import ActContext, Metrics
@@ -58,11 +59,8 @@ class DACERConfig(DiffQLConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("entropy_every", "entropy_samples", "entropy_states", "gmm_components",
-                     "actor_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} (--dacer.{name.replace('_', '-')}) must be >= 1, "
-                                 f"got {getattr(self, name)}")
+        check_agent_fields(self, self.flag, ("entropy_every", "entropy_samples",
+                                             "entropy_states", "gmm_components", "actor_every"))
         if self.laplace:
             raise ValueError("--laplace applies to diffql (Diff-QL w LA), not to dacer")
         if self.init_alpha <= 0:
@@ -141,7 +139,7 @@ class DACER(DiffQL):
                          next_act).min(axis=0)
         target = batch.rewards + cfg.gamma * (1.0 - batch.dones) * q_next
         target = jax.lax.stop_gradient(
-            clip_to_range(target, value_range(cfg.value_min, cfg.value_max, "--dacer")))
+            clip_to_range(target, value_range(cfg.value_min, cfg.value_max, f"--{cfg.flag}")))
 
         def critic_loss_fn(p):
             qs = self._q(p, batch.observations, batch.actions)

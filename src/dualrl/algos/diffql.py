@@ -53,6 +53,7 @@ import optax
 from flax.training.train_state import TrainState
 
 from dualrl.algos.laplace_acting import LaplaceActing, LaplaceSettings
+from dualrl.config import check_agent_fields
 from dualrl.critics.iql import clip_to_range, value_range
 from dualrl.critics.networks import QEnsemble
 from dualrl.critics.sac import soft_advantage_weights
@@ -100,26 +101,14 @@ class DiffQLConfig(LaplaceSettings):
     weight_samples: int = 10  # policy draws per state for V(s) in the Laplace weights
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "actor_hidden"):
-            widths = getattr(self, name)
-            if not widths or min(widths) < 1:
-                raise ValueError(f"{name} (--diffql.{name.replace('_', '-')}) needs >= 1 "
-                                 f"positive width, got {widths}")
-        for name in ("steps", "candidates", "backup_samples", "ema_every", "num_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} (--diffql.{name.replace('_', '-')}) must be >= 1, "
-                                 f"got {getattr(self, name)}")
+        check_agent_fields(self, self.flag, ("steps", "candidates", "backup_samples",
+                                             "ema_every", "num_samples", "weight_samples"))
         if self.distill and (self.steps < 2 or self.steps & (self.steps - 1)):
             raise ValueError(f"--distill halves the sampling steps down to 1: steps "
                              f"(--{self.flag}.steps) must be a power of two >= 2, got "
                              f"{self.steps} (e.g. --{self.flag}.steps 4)")
         if self.distill and self.laplace:
             raise ValueError("--distill and --laplace together are not supported")
-        if not 0.0 < self.gamma < 1.0:
-            raise ValueError(f"gamma (--diffql.gamma) must be in (0, 1), got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau (--diffql.tau) must be in (0, 1], got {self.tau}")
-        value_range(self.value_min, self.value_max, "--diffql")
 
 
 @flax.struct.dataclass
@@ -305,7 +294,7 @@ class DiffQL(LaplaceActing, Agent):
                              next_act).min(axis=0)
         target = batch.rewards + cfg.gamma * (1.0 - batch.dones) * q_next
         target = jax.lax.stop_gradient(
-            clip_to_range(target, value_range(cfg.value_min, cfg.value_max, "--diffql")))
+            clip_to_range(target, value_range(cfg.value_min, cfg.value_max, f"--{cfg.flag}")))
 
         def critic_loss_fn(params):
             qs = self._q(params, batch.observations, batch.actions)

@@ -25,7 +25,7 @@ from flax.training.train_state import TrainState
 
 from dualrl.actors.tanh_gaussian import TanhGaussianActor
 from dualrl.algos.laplace_acting import LaplaceActing
-from dualrl.critics.iql import value_range
+from dualrl.config import check_agent_fields
 from dualrl.critics.sac import SACTemperatures
 from dualrl.data.buffer import Batch
 from dualrl.nn.optim import actor_adam
@@ -60,16 +60,7 @@ class SACFamilyConfig:
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "actor_hidden"):
-            widths = getattr(self, name)
-            if not widths or min(widths) < 1:
-                raise ValueError(f"{name} (--{self.flag}.{name.replace('_', '-')}) needs >= 1 "
-                                 f"positive width, got {widths}")
-        if not 0.0 < self.gamma < 1.0:
-            raise ValueError(f"gamma (--{self.flag}.gamma) must be in (0, 1), got {self.gamma}")
-        if not 0.0 < self.tau <= 1.0:
-            raise ValueError(f"tau (--{self.flag}.tau) must be in (0, 1], got {self.tau}")
-        value_range(self.value_min, self.value_max, f"--{self.flag}")
+        check_agent_fields(self, self.flag)
 
 
 @flax.struct.dataclass
