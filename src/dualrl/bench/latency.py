@@ -88,7 +88,8 @@ def diffusion_baseline_calls(obs_dim: int, act_dim: int, batch: int,
     """The diffusion-policy baselines' acting as the O2O loop calls it (one jitted call on the
     acting view, the step's key folded in): Diff-QL (T = 5 ancestral steps on 50 candidates
     per state, softmax-Q choice), Diff-QL w LA (the same with the candidates spread over
-    M = 10 posterior heads), DACER (one T = 20 sample plus its α noise); beside one forward
+    M = 10 posterior heads), DACER (one T = 20 sample plus its α noise), and the distilled
+    versions (their one-step students, as they act online); beside one forward
     pass of their denoiser on `batch` rows (the floor) and DACER's entropy estimate (200
     noisy actions per state and a 3-component GMM fit each, on `batch` states), which its
     update runs every `entropy_every` steps. Labels, network calls per row, calls."""
@@ -100,8 +101,12 @@ def diffusion_baseline_calls(obs_dim: int, act_dim: int, batch: int,
     labels, calls_per_row, calls = [], [], []
     for label, agent in (("diffql", DiffQL(DiffQLConfig())),
                          ("diffql-la", DiffQL(DiffQLConfig(laplace=True))),
-                         ("dacer", DACER(DACERConfig()))):
+                         ("d-diffql", DiffQL(DiffQLConfig(distill=True, steps=4))),
+                         ("dacer", DACER(DACERConfig())),
+                         ("d-dacer", DACER(DACERConfig(distill=True, steps=16)))):
         state = agent.init(jax.random.PRNGKey(0), obs_dim, act_dim)
+        if agent.config.distill:  # as online, after the first distillation: the student acts
+            state = state.replace(distillations=jnp.ones((), jnp.int32))
         if label == "diffql-la":
             state = state.replace(deltas=0.01 * jax.random.normal(jax.random.PRNGKey(1),
                                                                   state.deltas.shape))
@@ -110,7 +115,7 @@ def diffusion_baseline_calls(obs_dim: int, act_dim: int, batch: int,
             view, obs, jax.random.fold_in(key, t)))
         calls.append(lambda view=view, explore=explore: explore(view, obs, key, t))
         labels.append(label)
-        calls_per_row.append(agent.config.steps)
+        calls_per_row.append(1 if agent.config.distill else agent.config.steps)
         if label == "diffql":
             net, params = agent.planner.net, state.actor.params
             z = jnp.zeros((batch, agent.planner.layout.dim))
@@ -143,7 +148,9 @@ BASELINE_LABELS = {
     "diffusion-forward": "one denoiser forward pass (3×256 Mish, [s, a] input)",
     "diffql": "Diff-QL acting (T=5, 50 candidates, softmax-Q)",
     "diffql-la": "Diff-QL w LA acting (the same over M=10 posterior heads)",
+    "d-diffql": "D-Diff-QL acting (1-step student, 50 candidates, softmax-Q)",
     "dacer": "DACER acting (T=20, one sample + α noise)",
+    "d-dacer": "D-DACER acting (1-step student, one sample + α noise)",
     "dacer-entropy": "DACER entropy estimate (200 actions/state, 3-component GMM; in its update)",
 }
 
