@@ -174,18 +174,18 @@ def test_laplace_heads_change_the_candidates():
 
 
 def _tiny(**agent) -> TrainConfig:
-    loop = LoopConfig(offline_steps=200, online_steps=200, eval_every=100, eval_episodes=4,
-                      checkpoint_every=100, scan_chunk=100, batch_size=64, progress=False)
+    loop = LoopConfig(offline_steps=50, online_steps=100, eval_every=50, eval_episodes=2,
+                      checkpoint_every=50, scan_chunk=50, batch_size=16, progress=False)
     return TrainConfig(task="frozenlake-shift", algo="diffql", seed=1, preset="quick", loop=loop,
-                       agent=DiffQLConfig(hidden=(32, 32), actor_hidden=(32, 32, 32), steps=3,
-                                          candidates=8, **agent),
-                       env=dict(map="4x4", data_episodes=200))
+                       agent=DiffQLConfig(hidden=(8,), actor_hidden=(8, 8), steps=2,
+                                          candidates=4, num_samples=2, **agent),
+                       env=dict(map="4x4", data_episodes=50))
 
 
 def test_resumed_diffql_run_matches_uninterrupted(resume_matches):
     """Diff-QL w LA (the Laplace refits are part of the state) crashed mid-online."""
-    cfg = _tiny(laplace=True, refit_every=50, fit_samples=256, weight_samples=4)
-    _, records = resume_matches(cfg, 150)
+    cfg = _tiny(laplace=True, refit_every=25, fit_samples=64, weight_samples=2)
+    _, records = resume_matches(cfg, 75)
     assert records[-1]["refits"] >= 4 and records[-1]["refit_lambda"] > 0.0
     losses = [r["critic_loss"] for r in records if "critic_loss" in r]
     assert losses and np.all(np.isfinite(losses))
