@@ -34,7 +34,6 @@ from flax.training.train_state import TrainState
 
 from dualrl.algos.diffql import DiffQL, DiffQLConfig, DiffQLState
 from dualrl.config import check_agent_fields
-from dualrl.critics.iql import clip_to_range, value_range
 from dualrl.data.buffer import Batch
 from dualrl.o2o.agent import ActContext, Metrics
 from dualrl.uq.gmm import batched_entropy
@@ -137,17 +136,7 @@ class DACER(DiffQL):
                               log_alpha, k_next_noise)
         q_next = self._q(state.target_critic_params, batch.next_observations,
                          next_act).min(axis=0)
-        target = batch.rewards + cfg.gamma * (1.0 - batch.dones) * q_next
-        target = jax.lax.stop_gradient(
-            clip_to_range(target, value_range(cfg.value_min, cfg.value_max, f"--{cfg.flag}")))
-
-        def critic_loss_fn(p):
-            qs = self._q(p, batch.observations, batch.actions)
-            return jnp.sum(jnp.mean((qs - target[None]) ** 2, axis=-1)), qs.mean()
-
-        (critic_loss, q_data), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
-            state.critic.params)
-        critic = state.critic.apply_gradients(grads=grads)
+        critic, critic_loss, q_data, target = self.critic_step(state.critic, batch, q_next)
 
         # 2. Actor and targets every `actor_every` steps: −min Q at the noisy samples (the
         #    critic before this step's update, as the reference).
@@ -156,15 +145,15 @@ class DACER(DiffQL):
                              k_pi_noise)
             return -self._q(state.critic.params, batch.observations, act).min(axis=0).mean()
 
+        def step(st):  # only on due updates: the T-step sample's backward pass is costly
+            loss, grads = jax.value_and_grad(actor_loss_fn)(params)
+            return (st.actor.apply_gradients(grads=grads), loss, optax.incremental_update(
+                critic.params, st.target_critic_params, cfg.tau))
+
         count = state.online_updates
         due = count % cfg.actor_every == 0
-        actor_loss, grads = jax.value_and_grad(actor_loss_fn)(params)
-        stepped = state.actor.apply_gradients(grads=grads)
-        actor = jax.tree.map(lambda new, old: jnp.where(due, new, old), stepped, state.actor)
-        target_params = jax.tree.map(
-            lambda new, old: jnp.where(due, new, old),
-            optax.incremental_update(critic.params, state.target_critic_params, cfg.tau),
-            state.target_critic_params)
+        actor, actor_loss, target_params = jax.lax.cond(
+            due, step, lambda st: (st.actor, jnp.zeros(()), st.target_critic_params), state)
 
         # 3. Entropy estimate and temperature every `entropy_every` steps.
         def regulate(st):
@@ -180,8 +169,8 @@ class DACER(DiffQL):
                             online_updates=count + 1)
         zero = jnp.zeros(())
         return new, {"critic_loss": critic_loss, "q_data": q_data,
-                     "actor_loss": jnp.where(due, actor_loss, zero), "bc_loss": zero,
-                     "q_loss": jnp.where(due, actor_loss, zero), "target_q": target.mean(),
+                     "actor_loss": actor_loss, "bc_loss": zero, "q_loss": actor_loss,
+                     "target_q": target.mean(),
                      "alpha": jnp.exp(log_alpha_state.params["value"]), "entropy": entropy}
 
     def on_phase_start(self, state: DACERState, phase: str, buffer, buffer_state, key):
@@ -191,9 +180,9 @@ class DACER(DiffQL):
 
     # ------------------------------------------------------------------ acting
     def acting_view(self, state: DACERState) -> DACERState:
-        return state.replace(critic=None, ema_params=None, target_critic_params=None,
-                             actor=state.actor.replace(opt_state=None),
-                             log_alpha=state.log_alpha.replace(opt_state=None))
+        """Diff-QL's view, less the target critic (DACER acts without Q) and α's moments."""
+        return super().acting_view(state).replace(
+            target_critic_params=None, log_alpha=state.log_alpha.replace(opt_state=None))
 
     def act(self, state: DACERState, obs: jax.Array, key: jax.Array, explore: bool,
             context: ActContext | None = None) -> jax.Array:

@@ -275,6 +275,21 @@ class DiffQL(LaplaceActing, Agent):
         return jnp.repeat(obs, n, axis=0)
 
     # ------------------------------------------------------------------ update
+    def critic_step(self, critic: TrainState, batch: Batch, q_next: jax.Array):
+        """One step of both Q heads on the TD target r + γ (1 − d) q_next (clipped to the
+        value range): (new critic, loss, mean Q on the batch, target)."""
+        cfg = self.config
+        target = batch.rewards + cfg.gamma * (1.0 - batch.dones) * q_next
+        target = jax.lax.stop_gradient(
+            clip_to_range(target, value_range(cfg.value_min, cfg.value_max, f"--{cfg.flag}")))
+
+        def critic_loss_fn(params):
+            qs = self._q(params, batch.observations, batch.actions)
+            return jnp.sum(jnp.mean((qs - target[None]) ** 2, axis=-1)), qs.mean()
+
+        (loss, q_data), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(critic.params)
+        return critic.apply_gradients(grads=grads), loss, q_data, target
+
     def update(self, state: DiffQLState, batch: Batch, key: jax.Array,
                ) -> tuple[DiffQLState, Metrics]:
         cfg = self.config
@@ -292,17 +307,7 @@ class DiffQL(LaplaceActing, Agent):
             next_act = self.sample_actions(state.ema_params, batch.next_observations, k_next)
             q_next = self._q(state.target_critic_params, batch.next_observations,
                              next_act).min(axis=0)
-        target = batch.rewards + cfg.gamma * (1.0 - batch.dones) * q_next
-        target = jax.lax.stop_gradient(
-            clip_to_range(target, value_range(cfg.value_min, cfg.value_max, f"--{cfg.flag}")))
-
-        def critic_loss_fn(params):
-            qs = self._q(params, batch.observations, batch.actions)
-            return jnp.sum(jnp.mean((qs - target[None]) ** 2, axis=-1)), qs.mean()
-
-        (critic_loss, q_data), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
-            state.critic.params)
-        critic = state.critic.apply_gradients(grads=grads)
+        critic, critic_loss, q_data, target = self.critic_step(state.critic, batch, q_next)
 
         # 2. Actor: BC + η · normalised Q of its own samples (the UPDATED critic, as the ref.)
         first = jax.random.bernoulli(k_order)
@@ -364,7 +369,7 @@ class DiffQL(LaplaceActing, Agent):
         return action, {"candidate_std": cands.std(axis=1).mean()}
 
     def q_value(self, state: DiffQLState, obs: jax.Array, act: jax.Array) -> jax.Array:
-        return self._q(state.critic.params, obs, act).min(axis=0)
+        return self.q_value_fn(state.critic.params)(obs, act)
 
     # ---------------------------------------------- "Diff-QL w LA" (SPEC §6, shared module)
     def laplace_enabled(self) -> bool:
