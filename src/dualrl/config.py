@@ -298,6 +298,16 @@ for _family, _presets in PRESETS.items():
         elif _name == "cpu":
             _dacer.update(entropy_every=2_500)
         _preset["dacer"] = _dacer
+        # Diffuser: DUAL's planner (horizon and widths of the task's preset: "the same
+        # planner"), the task's critic widths for its bootstrap value and its guide; fewer
+        # candidate plans and shorter distillation rounds on the quick presets
+        _dual = _preset.get("dual", {})
+        _diffuser = {k: _dual[k] for k in ("horizon", "planner_hidden") if k in _dual}
+        if _name == "quick" or _family == "frozenlake":
+            _diffuser["returns_hidden"] = (width, width)
+        if _name == "quick":
+            _diffuser.update(candidates=16, distill_steps_per_round=200)
+        _preset["diffuser"] = _diffuser
 
 
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:
@@ -335,7 +345,7 @@ def check_agent_fields(config: Any, flag: str, positive: tuple[str, ...] = ()) -
         return f"--{flag}.{name.replace('_', '-')}"
 
     for name in ("hidden", "actor_hidden"):
-        widths = getattr(config, name)
+        widths = getattr(config, name, (1,))  # a method without an actor network: skipped
         if not widths or min(widths) < 1:
             raise ValueError(f"{name} ({option(name)}) needs >= 1 positive width, got {widths}")
     for name in positive:

@@ -90,13 +90,13 @@ ABLATION_FLAGS = {
     "--shift-weight": ["--dual.shift-weight"],
     "--uq": ["--dual.uq"],
     "--laplace": ["--{algo}.laplace", "true"],  # the base method's actor ("IQL w LA", ...)
-    "--distill": ["--{algo}.distill", "true"],  # D-Diff-QL, D-DACER (DUAL distils by default)
+    "--distill": ["--{algo}.distill", "true"],  # D-Diff-QL, D-DACER, D-Diffuser (DUAL: default)
 }
 
 
 # `--distill` on a diffusion-policy baseline also sets its sampling steps to a power of two
 # (progressive distillation halves them to 1): placed first, so an explicit --<algo>.steps wins
-DISTILL_STEPS = {"diffql": 4, "dacer": 16}
+DISTILL_STEPS = {"diffql": 4, "dacer": 16, "diffuser": 16}
 
 
 def _given_algo(argv: list[str]) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from dualrl.algos.calql import CalQL, CalQLConfig
 from dualrl.algos.dacer import DACER, DACERConfig
 from dualrl.algos.diffql import DiffQL, DiffQLConfig
+from dualrl.algos.diffuser import Diffuser, DiffuserConfig
 from dualrl.algos.dual import DUAL, DUALConfig
 from dualrl.algos.iql import IQL, IQLConfig
 from dualrl.algos.so2 import SO2, SO2Config
@@ -19,6 +20,7 @@ ALGOS: dict[str, tuple[type, type[Agent]]] = {
     "so2": (SO2Config, SO2),
     "diffql": (DiffQLConfig, DiffQL),
     "dacer": (DACERConfig, DACER),
+    "diffuser": (DiffuserConfig, Diffuser),
 }
 
 

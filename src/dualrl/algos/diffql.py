@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import optax
 from flax.training.train_state import TrainState
 
+from dualrl.algos.distilled import DistilledStudent
 from dualrl.algos.laplace_acting import LaplaceActing, LaplaceSettings
 from dualrl.config import check_agent_fields
 from dualrl.critics.iql import clip_to_range, value_range
@@ -134,7 +135,7 @@ def _optimizer(lr: float, grad_norm: float) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(grad_norm), optax.adam(lr))
 
 
-class DiffQL(LaplaceActing, Agent):
+class DiffQL(DistilledStudent, LaplaceActing, Agent):
     name = "diffql"
 
     def __init__(self, config: DiffQLConfig):
@@ -174,9 +175,7 @@ class DiffQL(LaplaceActing, Agent):
             target_critic_params=jax.tree.map(jnp.copy, critic_params),
             deltas=jnp.zeros((cfg.num_samples, cfg.actor_hidden[-1] + 1, self.act_dim)),
             prior_precision=jnp.zeros(()), refits=zero, steps=zero,
-            student_params=jax.tree.map(jnp.copy, actor_params) if cfg.distill else None,
-            distillations=zero if cfg.distill else None,
-            distill_rel_mse=jnp.zeros(()) if cfg.distill else None)
+            **self.student_initial_fields(actor_params))
 
     # ------------------------------------------------------------------ the policy
     def sample_actions(self, params, obs: jax.Array, key: jax.Array,
@@ -216,52 +215,8 @@ class DiffQL(LaplaceActing, Agent):
                             lambda: self.student_actions(state.student_params, obs, key),
                             lambda: self.sample_actions(state.actor.params, obs, key))
 
-    def distill_student(self, state: DiffQLState, buffer_state: Any,
-                        key: jax.Array) -> DiffQLState:
-        """Progressive distillation of the current actor (T → T/2 → … → 1 DDIM steps), as
-        DUAL's (diffusion/distill.py), on rows of B; the student's EMA weights act."""
-        from dualrl.diffusion.distill import DistillConfig, progressive_distill
-        from dualrl.diffusion.planner import PlannerState
-
-        params = state.actor.params
-        teacher = PlannerState(params=params, ema_params=params,
-                               opt_state=self.planner.tx.init(params),
-                               step=jnp.zeros((), jnp.int32))
-        student, reports = progressive_distill(
-            self.planner, teacher, buffer_state,
-            DistillConfig(steps_per_round=self.config.distill_steps_per_round), key,
-            log=lambda report: None)
-        self.distill_reports = reports
-        return state.replace(student_params=student.ema_params,
-                             distillations=state.distillations + 1,
-                             distill_rel_mse=jnp.asarray(reports[-1]["policy_rel_mse"],
-                                                         jnp.float32))
-
-    def on_phase_start(self, state: DiffQLState, phase: str, buffer: Any, buffer_state: Any,
-                       key: jax.Array) -> DiffQLState:
-        if phase == "online" and self.config.distill:
-            state = self.distill_student(state, buffer_state, jax.random.fold_in(key, 7))
-        return super().on_phase_start(state, phase, buffer, buffer_state, key)
-
-    def on_online_step(self, state: DiffQLState, step: int, buffer: Any, buffer_state: Any,
-                       key: jax.Array) -> DiffQLState:
-        cfg = self.config
-        if cfg.distill and step > 0 and step % cfg.redistill_every == 0:
-            state = self.distill_student(state, buffer_state, jax.random.fold_in(key, step))
-        return super().on_online_step(state, step, buffer, buffer_state, key)
-
-    def online_step_hook_due(self, step: int) -> bool:
-        cfg = self.config
-        return (cfg.distill and step > 0 and step % cfg.redistill_every == 0) or (
-            super().online_step_hook_due(step))
-
-    def diagnostics(self, state: DiffQLState) -> dict[str, float]:
-        out = super().diagnostics(state)
-        if self.config.distill:
-            out["distillations"] = int(state.distillations)
-            if int(state.distillations) > 0:  # from the state: a resumed run logs the same
-                out["distill_policy_rel_mse"] = float(state.distill_rel_mse)
-        return out
+    def distillation_teacher(self, state: DiffQLState):
+        return state.actor.params
 
     def bc_loss(self, params, obs: jax.Array, act: jax.Array, key: jax.Array) -> jax.Array:
         """The denoising (ε-prediction) loss on the action slots, s inpainted."""

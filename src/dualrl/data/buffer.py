@@ -32,6 +32,9 @@ class Batch(NamedTuple):
     # unless the agent asks for it): Cal-QL's calibration bound V^μ(s)
     mc_returns: jax.Array | None = None
     indices: jax.Array | None = None  # (B,) the rows drawn (balanced replay writes back)
+    # length-H segments starting at those rows, for agents that ask for them
+    # (`Agent.segment_horizon`, e.g. Diffuser's planner fine-tuned on the loop's batches)
+    segments: Segments | None = None
 
 
 class BufferState(NamedTuple):
@@ -83,6 +86,10 @@ class Segments(NamedTuple):
     actions: jax.Array  # (B, H, da)
     rewards: jax.Array  # (B, H)
     mask: jax.Array  # (B, H) 1 for real slots, 0 for padding past the episode end
+    # each slot's s' and terminal flag (padding repeats the last real slot's): a return
+    # over the segment bootstraps from the last real slot's s' unless it is terminal
+    next_observations: jax.Array | None = None  # (B, H, ds)
+    dones: jax.Array | None = None  # (B, H)
 
 
 class MonteCarloReturns(NamedTuple):
@@ -255,6 +262,12 @@ class ReplayBuffer:
         """Length-H segments inside one episode; the tail past the episode end is padded by
         repeating the last state with zero action and masked out (SPEC §2)."""
         start = jax.random.randint(key, (batch_size,), 0, state.size)
+        return ReplayBuffer.segments_at(state, start, horizon)
+
+    @staticmethod
+    def segments_at(state: BufferState, start: jax.Array, horizon: int) -> Segments:
+        """The length-H segments starting at rows `start` (B,), padded and masked as
+        `sample_segments`'."""
         offsets = jnp.arange(horizon)
         raw = start[:, None] + offsets[None, :]  # (B, H)
         in_range = raw < state.size
@@ -270,6 +283,8 @@ class ReplayBuffer:
             actions=state.actions[idx] * mask[..., None],
             rewards=state.rewards[idx] * mask,
             mask=mask,
+            next_observations=state.next_observations[idx],
+            dones=state.dones[idx],
         )
 
 

@@ -87,6 +87,12 @@ class Agent:
         action's critical path never waits for it."""
         return None
 
+    def segment_horizon(self) -> int:
+        """> 0: every batch the loop hands `update` carries `Batch.segments`, the length-H
+        segments of B starting at the batch's rows (a trajectory model trained on the same,
+        mixed, batches as the critic); 0: none."""
+        return 0
+
     def monte_carlo_returns(self) -> MonteCarloReturns | None:
         """Whether batches must carry the offline rows' discounted returns-to-go
         (`Batch.mc_returns`, e.g. Cal-QL's calibration bound), and with which discount."""

@@ -29,7 +29,14 @@ from tqdm.auto import tqdm
 from dualrl.algos import get_algo, make_agent
 from dualrl.config import LoopConfig, TrainConfig, config_from_dict
 from dualrl.data.balanced_replay import BalancedReplay
-from dualrl.data.buffer import BatchMix, BufferState, ReplayBuffer, Transition, add_transition
+from dualrl.data.buffer import (
+    Batch,
+    BatchMix,
+    BufferState,
+    ReplayBuffer,
+    Transition,
+    add_transition,
+)
 from dualrl.data.dataset import Dataset
 from dualrl.data.io import load_dataset
 from dualrl.data.normalizer import Normalizer
@@ -606,12 +613,24 @@ def offline_mix(mix: BatchMix) -> BatchMix:
     return mix._replace(prioritized=False)
 
 
+def draw_batch(agent: Agent, buffer_state, key: jax.Array, batch_size: int,
+               mix: BatchMix | None = None) -> Batch:
+    """A training batch under `mix` (uniform when None), with the segments starting at its
+    rows when the agent asks for them (`Agent.segment_horizon`)."""
+    batch = ReplayBuffer.sample(buffer_state, key, batch_size, *(mix or UNIFORM))
+    horizon = agent.segment_horizon()
+    if horizon > 0:
+        batch = batch._replace(segments=ReplayBuffer.segments_at(buffer_state, batch.indices,
+                                                                 horizon))
+    return batch
+
+
 def _update_on_batch(agent: Agent, batch_size: int, mix: BatchMix, replay: BalancedReplay | None,
                      state, buffer_state, key: jax.Array):
     """One update: draw a batch, update the agent, and with balanced replay take the ratio
     estimator's step and re-prioritise the batch's rows (returns the new buffer state)."""
     k_batch, k_update = jax.random.split(key)
-    batch = ReplayBuffer.sample(buffer_state, k_batch, batch_size, *mix)
+    batch = draw_batch(agent, buffer_state, k_batch, batch_size, mix)
     state, metrics = agent.update(state, batch, k_update)
     if replay is not None:
         buffer_state, replay_metrics = replay.step(buffer_state, batch.indices,
@@ -712,7 +731,7 @@ def _metric_names(agent: Agent, state, buffer_state, one_hot: bool,
     """The names an update (with balanced replay's estimator step) and an exploring action
     report (abstract evaluation, no compute)."""
     key = jax.random.PRNGKey(0)
-    batch = jax.eval_shape(lambda b: ReplayBuffer.sample(b, key, 2, None), buffer_state)
+    batch = jax.eval_shape(lambda b: draw_batch(agent, b, key, 2), buffer_state)
     _, metrics = jax.eval_shape(agent.update, state, batch, key)
     if replay is not None:
         _, replay_metrics = jax.eval_shape(replay.step, buffer_state, batch.indices, key)
