@@ -13,6 +13,7 @@
     dualrl planner fit --task frozenlake-noshift --out DIR    (then: planner distill --out DIR)
     dualrl bench throughput --out FILE.json
     dualrl bench latency --out FILE.json
+    dualrl bench efficiency --task frozenlake-shift --runs RUNS_DIR   (latency vs return)
 
 Every config field is a flag: loop fields as `--offline-steps 1000`, algorithm fields as
 `--iql.expectile 0.9`, task parameters as `--env.slip-online 0.5`.
@@ -445,12 +446,16 @@ def cmd_planner(argv: list[str]) -> int:
 
 # ----------------------------------------------------------------------- bench
 def cmd_bench(argv: list[str]) -> int:
-    benches = ("throughput", "latency")
+    benches = ("throughput", "latency", "efficiency")
     if not argv or argv[0] not in benches:
         raise CLIError(f"dualrl bench: choose a benchmark; valid benchmarks: {', '.join(benches)}")
-    from dualrl.bench import latency, throughput
+    from dualrl.bench import efficiency, latency, throughput
 
-    return {"throughput": throughput, "latency": latency}[argv[0]].main(argv[1:])
+    module = {"throughput": throughput, "latency": latency, "efficiency": efficiency}[argv[0]]
+    try:
+        return module.main(argv[1:])
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(f"dualrl bench {argv[0]}: {e}") from None
 
 
 def cmd_sweep(argv: list[str]) -> int:
