@@ -308,6 +308,20 @@ for _family, _presets in PRESETS.items():
         if _name == "quick":
             _diffuser.update(candidates=16, distill_steps_per_round=200)
         _preset["diffuser"] = _diffuser
+        # EDIS (on IQL, on Cal-QL with Cal-QL's group) and DUAL's augmentation: generator and
+        # energies at the task's widths; retrained 4× within the cpu online budget (the
+        # reference's every 10k of 1M); small pools and short fits on the quick presets
+        _edis: dict[str, Any] = {}
+        if _name == "quick" or _family == "frozenlake":
+            _edis.update(generator_hidden=(width,) * 3, energy_hidden=(width, width))
+        if _name == "quick":
+            _edis.update(retrain_every=500, generator_steps=500, energy_steps=100,
+                         synthetic_size=1_000, energy_rows=256)
+        elif _name == "cpu":
+            _edis.update(retrain_every=5_000, generator_steps=5_000, energy_steps=500)
+        _preset["edis"] = _edis
+        _preset["edis-calql"] = {**_preset["calql"], **_edis}
+        _preset["dual"] = {**_edis, **_preset.get("dual", {})}
 
 
 def preset_overrides(family: str, preset: str) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ from dualrl.algos.dacer import DACER, DACERConfig
 from dualrl.algos.diffql import DiffQL, DiffQLConfig
 from dualrl.algos.diffuser import Diffuser, DiffuserConfig
 from dualrl.algos.dual import DUAL, DUALConfig
+from dualrl.algos.edis import EDIS, Augmented, EDISCalQL, EDISCalQLConfig, EDISConfig
 from dualrl.algos.iql import IQL, IQLConfig
 from dualrl.algos.so2 import SO2, SO2Config
 from dualrl.o2o.agent import Agent
@@ -21,6 +22,8 @@ ALGOS: dict[str, tuple[type, type[Agent]]] = {
     "diffql": (DiffQLConfig, DiffQL),
     "dacer": (DACERConfig, DACER),
     "diffuser": (DiffuserConfig, Diffuser),
+    "edis": (EDISConfig, EDIS),
+    "edis-calql": (EDISCalQLConfig, EDISCalQL),
 }
 
 
@@ -35,5 +38,10 @@ def get_algo(name: str) -> tuple[type, type[Agent]]:
 
 
 def make_agent(name: str, config: Any) -> Agent:
+    """The method's agent; with `augment = "edis"` (DUAL's optional step) wrapped in the
+    EDIS augmentation."""
     _, agent_cls = get_algo(name)
-    return agent_cls(config)
+    agent = agent_cls(config)
+    if getattr(config, "augment", "none") == "edis":
+        return Augmented(agent, config, name)
+    return agent

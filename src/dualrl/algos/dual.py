@@ -40,6 +40,7 @@ from flax.training.train_state import TrainState
 from dualrl.actors.gaussian import LOG_STD_MAX, LOG_STD_MIN, sample_gaussian
 from dualrl.actors.tanh_gaussian import sample_tanh_gaussian
 from dualrl.algos.calql import CalQL, CalQLConfig, calql_monte_carlo_returns, calql_objective
+from dualrl.algos.edis import AUGMENTS, EDISSettings
 from dualrl.algos.laplace_acting import LaplaceActing
 from dualrl.algos.so2 import SO2, SO2Config, so2_objective
 from dualrl.config import SAC_ACTOR_FIELDS
@@ -63,7 +64,7 @@ CRITICS = ("iql", *SAC_CRITICS)
 
 
 @dataclass
-class DUALConfig:
+class DUALConfig(EDISSettings):
     # planner and distillation (SPEC §2–§4)
     horizon: int = 8
     planner_hidden: tuple[int, ...] = (256, 256, 256)
@@ -137,8 +138,17 @@ class DUALConfig:
     fit_samples: int = 100_000
     temperature: float = 1.0
     shift_weight: float = 0.5
+    # the optional augmentation step of Algorithm 1 (paper Fig. 3b): "edis" mixes EDIS's
+    # energy-guided synthetic transitions into the online batches (algos/edis.py; its
+    # settings are the EDISSettings fields above, e.g. --dual.synthetic-share)
+    augment: str = "none"
 
     def __post_init__(self) -> None:
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"augment (--dual.augment) must be one of {', '.join(AUGMENTS)}, "
+                             f"got {self.augment}")
+        if self.augment == "edis":
+            self.check_augment("dual")
         if self.critic not in CRITICS:
             raise ValueError(f"critic (--dual.critic) must be one of {', '.join(CRITICS)}, "
                              f"got {self.critic}")

@@ -148,8 +148,10 @@ class TrajectoryPlanner:
         return jax.random.randint(key, (batch,), 1, k + 1).astype(jnp.float32) / k
 
     def loss(self, params, obs: jax.Array, act: jax.Array, valid: jax.Array,
-             key: jax.Array) -> jax.Array:
-        """Masked diffusion loss (Eq. 3 in v/x0/ε form) over non-conditioned real slots."""
+             key: jax.Array, cond: jax.Array | None = None) -> jax.Array:
+        """Masked diffusion loss (Eq. 3 in v/x0/ε form) over non-conditioned real slots.
+        `cond` (B, D) bool: the inpainted entries of each example (default:
+        `condition_masks`, s_0 and sometimes a_0)."""
         lay, kind = self.layout, self.config.parameterization
         x = lay.flatten(obs, act)
         b = x.shape[0]
@@ -158,7 +160,8 @@ class TrajectoryPlanner:
         eps = jax.random.normal(k_eps, x.shape)
         alpha, sigma = self.schedule.alpha_sigma(t)
         alpha, sigma = alpha[:, None], sigma[:, None]
-        cond = self.condition_masks(k_mask, b)
+        if cond is None:
+            cond = self.condition_masks(k_mask, b)
         z = inpaint(alpha * x + sigma * eps, cond, x)
         pred = self.net.apply(params, z, t)
         slot_valid = jnp.repeat(valid, lay.width, axis=1)  # (B, D)
@@ -166,8 +169,8 @@ class TrajectoryPlanner:
         err = (pred - target(kind, x, eps, alpha, sigma)) ** 2
         return (err * weight).sum() / jnp.maximum(weight.sum(), 1.0)
 
-    def _train_step(self, state: PlannerState, obs, act, valid, key):
-        loss, grads = jax.value_and_grad(self.loss)(state.params, obs, act, valid, key)
+    def _train_step(self, state: PlannerState, obs, act, valid, key, cond=None):
+        loss, grads = jax.value_and_grad(self.loss)(state.params, obs, act, valid, key, cond)
         updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ema = ema_update(state.ema_params, params, self.config.ema_decay)
