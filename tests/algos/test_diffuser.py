@@ -101,6 +101,18 @@ def test_explore_executes_the_first_action_of_the_best_plan():
     assert float(info["plan_value"]) == pytest.approx(float(scores.max(-1).mean()), rel=1e-5)
 
 
+def test_unet_backbone_plans():
+    """`--diffuser.backbone unet`: Diffuser's temporal U-Net plans with guidance (its
+    training step is the planner's backbone-agnostic loss; compiling its backward pass too
+    costs a minute of CPU, left to the U-Net's own tests)."""
+    agent = Diffuser(DiffuserConfig(horizon=8, backbone="unet", unet_dim=8, hidden=(8,),
+                                    returns_hidden=(8,), steps=2, candidates=2, guide_stop=0))
+    state = agent.init(jax.random.PRNGKey(0), 3, 2)
+    action, info = jax.jit(agent.explore)(state, jnp.ones((2, 3)), jax.random.PRNGKey(1))
+    assert action.shape == (2, 2) and np.all(np.isfinite(action))
+    assert np.isfinite(float(info["plan_value"]))
+
+
 def test_distill_needs_a_power_of_two_steps():
     with pytest.raises(ValueError, match="power of two"):
         DiffuserConfig(distill=True, steps=20)
