@@ -382,7 +382,7 @@ def cmd_planner(argv: list[str]) -> int:
     """`planner fit` trains the trajectory planner; `planner distill` distils it to 1 step."""
     from dualrl.config import PRESET_NAMES, apply_overrides
     from dualrl.diffusion import DistillConfig, PlannerConfig
-    from dualrl.envs import get_task, task_names
+    from dualrl.envs import UnknownTaskError, get_task
     from dualrl.flags import class_flags, parse_flags
     from dualrl.stages import DISTILL_PRESETS, PLANNER_PRESETS, distill_planner, fit_planner
 
@@ -405,10 +405,10 @@ def cmd_planner(argv: list[str]) -> int:
     fixed = ["--task", "--out", "--seed", "--preset", "--dataset", "--eval-episodes",
              "--progress"]
     if action == "fit":
-        if known.task not in task_names():
-            raise CLIError(f"{prog}: unknown task '{known.task}'; "
-                           f"valid tasks: {', '.join(task_names())}")
-        spec = get_task(known.task)
+        try:
+            spec = get_task(known.task)
+        except UnknownTaskError as e:
+            raise CLIError(f"{prog}: {e}") from None
         flags = {**class_flags("planner", "planner.", PlannerConfig),
                  **class_flags("env", "env.", type(spec.params))}
         over = parse_flags(prog, rest, flags, fixed, ("planner", "env"))

@@ -158,16 +158,16 @@ def build_train_config(argv: list[str], prog: str = "dualrl train"):
         preset_agent_overrides,
         preset_overrides,
     )
-    from dualrl.envs import get_task, task_names
+    from dualrl.envs import UnknownTaskError, get_task
 
     known, rest = parse_train_options(argv, prog)
     for name, default in TRAIN_DEFAULTS.items():
         if getattr(known, name) is None:
             setattr(known, name, default)
-    if known.task not in task_names():
-        raise ConfigError(
-            f"{prog}: unknown task '{known.task}'; valid tasks: {', '.join(task_names())}"
-        )
+    try:
+        get_task(known.task)
+    except UnknownTaskError as e:
+        raise ConfigError(f"{prog}: {e}") from None
     if known.algo not in algo_names():
         raise ConfigError(
             f"{prog}: unknown algo '{known.algo}'; valid algos: {', '.join(algo_names())}"
@@ -215,7 +215,7 @@ def check_resume_flags(argv: list[str], saved: dict[str, Any], config_file: Path
     accepted by the data check that follows."""
     from dualrl.algos import get_algo
     from dualrl.config import config_from_dict
-    from dualrl.envs import get_task, task_names
+    from dualrl.envs import get_task, has_task
 
     known, rest = parse_train_options(argv)
     if known.help:
@@ -229,7 +229,7 @@ def check_resume_flags(argv: list[str], saved: dict[str, Any], config_file: Path
         # the config flags cannot even be read against the run
         raise ConfigError(f"dualrl train: --resume: {'; '.join(differ)} in {config_file}; drop "
                        "the flags to continue the run as saved, or choose another --out")
-    if saved.get("task") not in task_names():
+    if not has_task(saved.get("task")):
         raise ConfigError(f"dualrl train: {config_file}: unknown task '{saved.get('task')}'")
     flags = train_flags(saved["task"], saved["algo"])
     overrides = parse_flags("dualrl train", rest, flags, TRAIN_OPTIONS, ("loop", "agent", "env"))

@@ -12,7 +12,14 @@ import numpy as np
 
 from dualrl.data.d4rl import atomic_path, check_arrays, json_default, read_d4rl, user_metadata
 from dualrl.data.dataset import REQUIRED_KEYS, Dataset, DatasetError
-from dualrl.data.minari import MAIN_FILE, METADATA_FILE, find_minari_data_dir, read_minari
+from dualrl.data.minari import (
+    MAIN_FILE,
+    METADATA_FILE,
+    find_minari_data_dir,
+    is_minari_id,
+    read_minari,
+    resolve_minari_id,
+)
 
 PathLike = str | os.PathLike[str]
 
@@ -104,14 +111,27 @@ def _opt_float(value: Any, source: str, key: str) -> float | None:
 
 
 # -------------------------------------------------------------------------- dispatch
+def dataset_location(text: str) -> str:
+    """Where a `--dataset` argument points, absolute: a path, or the folder a Minari dataset
+    ID resolves to now (so a run stays on the version it started with)."""
+    path = Path(text).expanduser()
+    if not path.exists() and is_minari_id(text):
+        return str(resolve_minari_id(text).resolve())
+    return os.path.abspath(path)
+
+
 def load_dataset(path: PathLike) -> Dataset:
     """Read any supported dataset, choosing the reader from what `path` is.
 
-    directory -> Minari; `.npz` -> dualrl's own format; `.hdf5`/`.h5` -> D4RL (except a
+    directory -> Minari; a Minari dataset ID (`mujoco/hopper/medium-v0`, the version
+    optional; not an existing path) -> that dataset under $MINARI_DATASETS_PATH or
+    ~/.minari/datasets; `.npz` -> dualrl's own format; `.hdf5`/`.h5` -> D4RL (except a
     Minari `main_data.hdf5` next to its metadata.json, which loads its Minari folder).
     """
     path = Path(path)
     source = str(path)
+    if not path.exists() and is_minari_id(source):  # a Minari dataset ID
+        return read_minari(resolve_minari_id(source))
     if not path.exists():
         raise DatasetError(source, None, "no such file or directory")
     if path.is_dir():

@@ -36,6 +36,69 @@ _STEP_KEYS = ("actions", "rewards", "terminations", "truncations")
 _MAX_DISCRETE = 65536
 
 
+# a Minari dataset ID: `namespace/name-vN` (the namespace may nest: mujoco/hopper/medium-v0),
+# the version optional
+_ID_RE = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+$")
+_VERSION_RE = re.compile(r"^(?P<name>.+)-v(?P<version>\d+)$")
+
+
+def minari_root() -> Path:
+    """Where the minari package keeps datasets: $MINARI_DATASETS_PATH, else
+    ~/.minari/datasets (dualrl only reads there; it never downloads)."""
+    env = os.environ.get("MINARI_DATASETS_PATH")
+    return Path(env).expanduser() if env else Path.home() / ".minari" / "datasets"
+
+
+def is_minari_id(text: str) -> bool:
+    """Whether `text` reads as a Minari dataset ID (and not as a path: no leading '/', '.',
+    '~', no file suffix)."""
+    if text.startswith(("/", ".", "~")) or Path(text).suffix.lower() in (".hdf5", ".h5", ".npz"):
+        return False
+    return _ID_RE.match(text) is not None
+
+
+def local_minari_ids(root: Path | None = None) -> list[str]:
+    """The IDs of the datasets present under `root` (folders with data/main_data.hdf5 or
+    data/metadata.json), sorted."""
+    root = minari_root() if root is None else root
+    if not root.is_dir():
+        return []
+    ids = set()
+    for marker in (*root.glob(f"**/data/{MAIN_FILE}"), *root.glob(f"**/data/{METADATA_FILE}")):
+        ids.add(marker.parent.parent.relative_to(root).as_posix())
+    return sorted(ids, key=_natural_key)
+
+
+def resolve_minari_id(dataset_id: str, root: Path | None = None) -> Path:
+    """The folder of Minari dataset `dataset_id` under `root` (default `minari_root()`);
+    without a version, the newest present. Missing: a DatasetError listing what is there."""
+    root = minari_root() if root is None else root
+    if _ID_RE.match(dataset_id) is None:
+        raise DatasetError(dataset_id, None, "is not a Minari dataset ID (namespace/name-vN)")
+    if _VERSION_RE.match(dataset_id.rsplit("/", 1)[1]):
+        folder = root / dataset_id
+        if find_minari_data_dir(folder) is not None:
+            return folder
+    else:
+        stem = root / dataset_id
+        versions = []
+        if stem.parent.is_dir():
+            for cand in stem.parent.iterdir():
+                v = _VERSION_RE.match(cand.name)
+                if v and v.group("name") == stem.name and find_minari_data_dir(cand):
+                    versions.append((int(v.group("version")), cand))
+        if versions:
+            return max(versions)[1]
+    present = local_minari_ids(root)
+    listing = ", ".join(present) if present else "none"
+    raise DatasetError(
+        dataset_id, None,
+        f"is neither a file or folder here nor a Minari dataset under {root} (set "
+        f"MINARI_DATASETS_PATH to change it; "
+        f"present: {listing}); `minari download {dataset_id}` fetches it (dualrl never "
+        "downloads)")
+
+
 def find_minari_data_dir(path: PathLike) -> Path | None:
     """The folder holding main_data.hdf5/metadata.json: `path` itself or `path/data`."""
     path = Path(path)

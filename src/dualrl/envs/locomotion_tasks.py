@@ -69,12 +69,26 @@ def _hint(robot: str) -> str:
             f"point DUALRL_DATA at DIR")
 
 
+# D4RL qualities with a Minari twin collected on the same Gymnasium v5 robots
+# (mujoco/<robot>/<quality>-v0); random, medium-replay and medium-expert have none (Minari's
+# "simple" is a weakly trained policy, not D4RL's random one)
+MINARI_QUALITIES = ("medium", "expert")
+
+
+def minari_twin(data: str) -> str | None:
+    """`hopper-medium-v2` -> `mujoco/hopper/medium` (no version: the newest present)."""
+    robot, _, rest = data.partition("-")
+    quality = rest.removesuffix("-v2")
+    return f"mujoco/{robot}/{quality}" if quality in MINARI_QUALITIES else None
+
+
 def _register(name: str, params: LocomotionParams, data: str, refs: tuple[float, float],
               description: str) -> None:
     register(TaskSpec(
         name=name, family="locomotion", description=description, params=params,
         env_factory=locomotion_env, dataset_factory=None, ref_min_score=refs[0],
         ref_max_score=refs[1], dataset_name=data, dataset_hint=_hint(params.robot),
+        minari_id=minari_twin(data),
     ))
 
 

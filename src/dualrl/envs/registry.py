@@ -39,6 +39,9 @@ class TaskSpec:
     dataset_name: str | None = None
     # how to get the data when it is missing (shown in the error), e.g. a `dualrl collect` line
     dataset_hint: str = ""
+    # the Minari dataset holding the same data (e.g. "mujoco/hopper/medium", newest version
+    # present), looked up under $MINARI_DATASETS_PATH when the data directory lacks the file
+    minari_id: str | None = None
     # exact diagnostics of a policy where the task can compute them (Frozen-Lake: dynamic
     # programming): (params, policy(raw obs) -> actions, q(raw obs, actions) -> Q or None)
     # -> {name: value}, logged with every evaluation
@@ -74,20 +77,43 @@ def data_dir() -> Path:
 
 
 def find_dataset_file(spec: TaskSpec) -> Path:
-    """The task's data file in data_dir(), or a FileNotFoundError saying how to get it."""
+    """The task's data file in data_dir(), else its Minari twin's folder under Minari's
+    dataset root, or a FileNotFoundError saying how to get it."""
+    from dualrl.data.dataset import DatasetError
+    from dualrl.data.minari import minari_root, resolve_minari_id
+
     name = spec.dataset_name or spec.name
     root = data_dir()
     for suffix in DATA_SUFFIXES:
         path = root / f"{name}{suffix}"
         if path.exists() and (suffix or path.is_dir()):
             return path
+    minari = ""
+    if spec.minari_id is not None:
+        try:
+            return resolve_minari_id(spec.minari_id)
+        except DatasetError:
+            minari = (f", or Minari's '{spec.minari_id}' under {minari_root()} (`minari "
+                      f"download {spec.minari_id}-v0`; set MINARI_DATASETS_PATH to change it)")
     tried = ", ".join(f"{name}{suffix or '/'}" for suffix in DATA_SUFFIXES)
     hint = f" To get it: {spec.dataset_hint}." if spec.dataset_hint else ""
     raise FileNotFoundError(
         f"task '{spec.name}' needs its offline dataset '{name}': pass --dataset PATH (a D4RL "
-        f"HDF5 file, a Minari dataset folder or a dualrl .npz), or put it in the data "
-        f"directory {root} (set DUALRL_DATA to change it) as one of: {tried}.{hint}"
+        f"HDF5 file, a Minari dataset folder or ID, or a dualrl .npz), or put it in the data "
+        f"directory {root} (set DUALRL_DATA to change it) as one of: {tried}{minari}.{hint}"
     )
+
+
+def scored_by_data(spec: TaskSpec, dataset: Dataset, task_data: bool) -> TaskSpec:
+    """A D4RL-named task whose data is its Minari twin (`task_data`: found by the task, not
+    given by --dataset) is scored with Minari's reference returns when the dataset's
+    metadata carries them; shift tasks (ODRL references) and other data keep the task's."""
+    if (task_data and spec.minari_id is not None and spec.name == spec.dataset_name
+            and (dataset.metadata or {}).get("format") == "minari"
+            and dataset.ref_min_score is not None and dataset.ref_max_score is not None):
+        return dataclasses.replace(spec, ref_min_score=float(dataset.ref_min_score),
+                                   ref_max_score=float(dataset.ref_max_score))
+    return spec
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
@@ -103,12 +129,31 @@ def task_names() -> list[str]:
 
 
 def get_task(name: str) -> TaskSpec:
-    try:
+    """A registered task, or the task of a Minari dataset ID of a supported family whose data
+    is present (envs/minari_tasks.py)."""
+    from dualrl.data.dataset import DatasetError
+    from dualrl.envs.minari_tasks import FAMILIES, minari_task
+
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise UnknownTaskError(
-            f"unknown task '{name}'; valid tasks: {', '.join(task_names())}"
-        ) from None
+    try:
+        spec = minari_task(name)
+    except DatasetError as e:
+        raise UnknownTaskError(f"task '{name}': {e}") from None
+    if spec is not None:
+        return spec
+    raise UnknownTaskError(
+        f"unknown task '{name}'; valid tasks: {', '.join(task_names())}, or the Minari ID of "
+        f"a dataset present under Minari's root in {', '.join(f'{k}/' for k in FAMILIES)}"
+    )
+
+
+def has_task(name: str) -> bool:
+    try:
+        get_task(name)
+    except UnknownTaskError:
+        return False
+    return True
 
 
 def make(task: str, phase: str = "offline", **overrides: Any) -> gym.Env:

@@ -38,9 +38,9 @@ from dualrl.data.buffer import (
     add_transition,
 )
 from dualrl.data.dataset import Dataset
-from dualrl.data.io import load_dataset
+from dualrl.data.io import dataset_location, load_dataset
 from dualrl.data.normalizer import Normalizer
-from dualrl.envs.registry import find_dataset_file, get_task
+from dualrl.envs.registry import find_dataset_file, get_task, scored_by_data
 from dualrl.o2o.agent import ActContext, Agent, step_noise
 from dualrl.o2o.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from dualrl.o2o.evaluation import Evaluator
@@ -127,8 +127,7 @@ class O2ORun:
 
     def __init__(self, config: TrainConfig, out: str | Path | RunDir | None = None):
         if config.dataset is not None:  # recorded absolute: --resume works from anywhere
-            config = dataclasses.replace(
-                config, dataset=os.path.abspath(os.path.expanduser(config.dataset)))
+            config = dataclasses.replace(config, dataset=dataset_location(config.dataset))
         self.config = config
         self.loop = config.loop
         self.spec = get_task(config.task)
@@ -136,6 +135,7 @@ class O2ORun:
         self.env_offline = self.spec.env_factory(params, "offline")
         self.env_online = self.spec.env_factory(params, "online")
         self.dataset = prepare_dataset(config, self.env_offline)
+        self.spec = scored_by_data(self.spec, self.dataset, config.dataset is None)
         self.normalizer = (
             Normalizer.fit(self.dataset.observations)
             if self.loop.normalize_obs
