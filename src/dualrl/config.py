@@ -349,26 +349,38 @@ def preset_agent_overrides(preset: dict[str, dict[str, Any]], algo: str,
     return {**shared, **critic_group, **preset.get(algo, {})}
 
 
-def check_agent_fields(config: Any, flag: str, positive: tuple[str, ...] = ()) -> None:
-    """The checks every actor-critic config shares, with errors naming `--<flag>.<field>`:
-    network widths (`hidden`, `actor_hidden`), γ ∈ (0, 1), τ ∈ (0, 1], the value range, and
-    the integer fields in `positive` ≥ 1."""
-    from dualrl.critics.iql import value_range
+def _option(flag: str, name: str) -> str:
+    return f"--{flag}.{name.replace('_', '-')}"
 
-    def option(name: str) -> str:
-        return f"--{flag}.{name.replace('_', '-')}"
 
-    for name in ("hidden", "actor_hidden"):
-        widths = getattr(config, name, (1,))  # a method without an actor network: skipped
-        if not widths or min(widths) < 1:
-            raise ValueError(f"{name} ({option(name)}) needs >= 1 positive width, got {widths}")
+def check_widths_and_counts(config: Any, flag: str, widths: tuple[str, ...] = (),
+                            positive: tuple[str, ...] = ()) -> None:
+    """Network-width fields in `widths` hold >= 1 width, all positive; integer fields in
+    `positive` are >= 1; errors name `--<flag>.<field>`."""
+    for name in widths:
+        value = getattr(config, name)
+        if not value or min(value) < 1:
+            raise ValueError(f"{name} ({_option(flag, name)}) needs >= 1 positive width, "
+                             f"got {value}")
     for name in positive:
         if getattr(config, name) < 1:
-            raise ValueError(f"{name} ({option(name)}) must be >= 1, got {getattr(config, name)}")
+            raise ValueError(f"{name} ({_option(flag, name)}) must be >= 1, "
+                             f"got {getattr(config, name)}")
+
+
+def check_agent_fields(config: Any, flag: str, positive: tuple[str, ...] = (),
+                       widths: tuple[str, ...] = ("hidden", "actor_hidden")) -> None:
+    """The checks every actor-critic config shares, with errors naming `--<flag>.<field>`:
+    network widths (`widths`: by default `hidden`, `actor_hidden`), the integer fields in
+    `positive` ≥ 1, γ ∈ (0, 1), τ ∈ (0, 1], the value range."""
+    from dualrl.critics.iql import value_range
+
+    check_widths_and_counts(config, flag, widths, positive)
     if not 0.0 < config.gamma < 1.0:
-        raise ValueError(f"gamma ({option('gamma')}) must be in (0, 1), got {config.gamma}")
+        raise ValueError(f"gamma ({_option(flag, 'gamma')}) must be in (0, 1), "
+                         f"got {config.gamma}")
     if not 0.0 < config.tau <= 1.0:
-        raise ValueError(f"tau ({option('tau')}) must be in (0, 1], got {config.tau}")
+        raise ValueError(f"tau ({_option(flag, 'tau')}) must be in (0, 1], got {config.tau}")
     value_range(config.value_min, config.value_max, f"--{flag}")
 
 

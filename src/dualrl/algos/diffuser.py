@@ -96,12 +96,8 @@ class DiffuserConfig:
 
     def __post_init__(self) -> None:
         check_agent_fields(self, self.flag, ("horizon", "steps", "candidates", "unet_dim",
-                                             "redistill_every", "distill_steps_per_round"))
-        for name in ("planner_hidden", "returns_hidden"):
-            widths = getattr(self, name)
-            if not widths or min(widths) < 1:
-                raise ValueError(f"{name} (--diffuser.{name.replace('_', '-')}) needs >= 1 "
-                                 f"positive width, got {widths}")
+                                             "redistill_every", "distill_steps_per_round"),
+                           widths=("hidden", "planner_hidden", "returns_hidden"))
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone '{self.backbone}' (--diffuser.backbone); "
                              f"valid: {', '.join(BACKBONES)}")

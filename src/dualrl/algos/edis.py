@@ -44,6 +44,7 @@ from flax.training.train_state import TrainState
 
 from dualrl.algos.calql import CalQL, CalQLConfig
 from dualrl.algos.iql import IQL, IQLConfig
+from dualrl.config import check_widths_and_counts
 from dualrl.critics.networks import QEnsemble
 from dualrl.data.buffer import Batch, BufferState, ReplayBuffer
 from dualrl.diffusion.planner import PlannerConfig, PlannerState, TrajectoryPlanner
@@ -72,22 +73,13 @@ class EDISSettings:
     synthetic_size: int = 10_000  # transitions in a generated pool
 
     def check_augment(self, flag: str) -> None:
-        def option(name: str) -> str:
-            return f"--{flag}.{name.replace('_', '-')}"
-
         if not 0.0 <= self.synthetic_share < 1.0:
-            raise ValueError(f"synthetic_share ({option('synthetic_share')}) must be in "
-                             f"[0, 1), got {self.synthetic_share}")
-        for name in ("retrain_every", "generator_steps", "sample_steps", "energy_steps",
-                     "energy_rows", "negatives", "synthetic_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} ({option(name)}) must be >= 1, "
-                                 f"got {getattr(self, name)}")
-        for name in ("generator_hidden", "energy_hidden"):
-            widths = getattr(self, name)
-            if not widths or min(widths) < 1:
-                raise ValueError(f"{name} ({option(name)}) needs >= 1 positive width, "
-                                 f"got {widths}")
+            raise ValueError(f"synthetic_share (--{flag}.synthetic-share) must be in [0, 1), "
+                             f"got {self.synthetic_share}")
+        check_widths_and_counts(
+            self, flag, ("generator_hidden", "energy_hidden"),
+            ("retrain_every", "generator_steps", "sample_steps", "energy_steps",
+             "energy_rows", "negatives", "synthetic_size"))
 
 
 @flax.struct.dataclass
@@ -109,7 +101,7 @@ class Augmented(Agent):
         self.generator: TrajectoryPlanner | None = None
         self.energy_net = QEnsemble(num_qs=3, hidden=settings.energy_hidden, activation="mish")
         self.obs_dim = self.act_dim = 0
-        self._jitted: dict[str, Any] = {}
+        self._retrain_jit = jax.jit(self._retrain)  # traced at the first retraining
 
     # ------------------------------------------------------------------ layout
     @property
@@ -222,11 +214,6 @@ class Augmented(Agent):
         return self._retrain_due(step) or self.base.online_step_hook_due(step)
 
     # ------------------------------------------------------------------ the generator
-    def _fn(self, name: str, fn, **static):
-        if name not in self._jitted:
-            self._jitted[name] = jax.jit(fn, **static)
-        return self._jitted[name]
-
     def generator_loss_masks(self, key: jax.Array, b: int) -> jax.Array:
         """(B, D): nothing, s, or (s, a) inpainted, a third each."""
         kind = jax.random.randint(key, (b,), 0, 3)
@@ -348,7 +335,7 @@ class Augmented(Agent):
     def retrain(self, state: AugmentedState, buffer_state: BufferState,
                 key: jax.Array) -> AugmentedState:
         """Generator, energies and a new guided pool (one compiled call)."""
-        state, report = self._fn("retrain", self._retrain)(state, buffer_state, key)
+        state, report = self._retrain_jit(state, buffer_state, key)
         self.last_report = {k: float(v) for k, v in report.items()}
         return state
 

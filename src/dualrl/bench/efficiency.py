@@ -59,14 +59,13 @@ def acting_call(label: str, task: str, preset: str):
     from dualrl.envs import get_task
     from dualrl.flags import build_train_config
     from dualrl.o2o.agent import ActContext
+    from dualrl.o2o.loop import space_dims
 
     config, _ = build_train_config(["--task", task, "--preset", preset, *METHODS[label][0]],
                                    prog="dualrl bench efficiency")
     spec = get_task(task)
     env = spec.env_factory(spec.resolve(**config.env), "online")
-    obs_dim = int(np.prod(env.observation_space.shape))
-    act_dim = int(np.prod(env.action_space.shape)) if env.action_space.shape else \
-        int(env.action_space.n)
+    obs_dim, act_dim = space_dims(env)
     env.close()
     agent = make_agent(config.algo, config.agent)
     state = agent.init(jax.random.PRNGKey(0), obs_dim, act_dim)

@@ -112,7 +112,7 @@ def _natural_key(name: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
 
 
-def _obs_order(keys: list[str]) -> list[str]:
+def obs_order(keys: list[str]) -> list[str]:
     """Dict observations: `observation` first, then the rest sorted (digits numerically)."""
     rest = sorted((k for k in keys if k != "observation"), key=_natural_key)
     return (["observation"] if "observation" in keys else []) + rest
@@ -121,11 +121,11 @@ def _obs_order(keys: list[str]) -> list[str]:
 def _read_observations(node: Any, main: str, key: str) -> np.ndarray:
     """Flatten (possibly nested) dict/tuple observation groups into one (T+1, ds) array.
 
-    Sub-arrays are concatenated along the feature axis in `_obs_order` (e.g. GoalEnv's
+    Sub-arrays are concatenated along the feature axis in `obs_order` (e.g. GoalEnv's
     observation, achieved_goal, desired_goal), each flattened to 2-D first.
     """
     if isinstance(node, h5py.Group):
-        names = _obs_order(list(node.keys()))
+        names = obs_order(list(node.keys()))
         if not names:
             raise DatasetError(main, key, "is an empty group")
         parts = [_read_observations(node[n], main, f"{key}/{n}") for n in names]

@@ -21,7 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dualrl.data.minari import METADATA_FILE, find_minari_data_dir, is_minari_id
+from dualrl.data.minari import METADATA_FILE, find_minari_data_dir, is_minari_id, obs_order
 from dualrl.envs.registry import TaskSpec
 
 # Minari namespace -> (task family, the family's references when metadata has none)
@@ -42,11 +42,8 @@ class MinariTaskParams:
 
 
 def _obs_keys(space: gym.Space) -> list[str] | None:
-    if not isinstance(space, gym.spaces.Dict):
-        return None
-    keys = list(space.spaces)
-    rest = sorted(k for k in keys if k != "observation")
-    return (["observation"] if "observation" in keys else []) + rest
+    """A Dict space's keys in the order the reader concatenates them (None: not a Dict)."""
+    return obs_order(list(space.spaces)) if isinstance(space, gym.spaces.Dict) else None
 
 
 class FlatObservation(gym.ObservationWrapper):

@@ -102,10 +102,13 @@ def prepare_dataset(config: TrainConfig, env: gym.Env) -> Dataset:
         dataset = spec.dataset_factory(spec.resolve(**config.env))
     else:
         dataset = load_dataset(find_dataset_file(spec))
-    obs_dim = int(np.prod(env.observation_space.shape))
-    act_dim = int(np.prod(env.action_space.shape))
-    dataset.check_compatible(obs_dim, act_dim, config.task)
+    dataset.check_compatible(*space_dims(env), config.task)
     return dataset
+
+
+def space_dims(env: gym.Env) -> tuple[int, int]:
+    """(observation size, action size) of a task environment, flattened."""
+    return int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape))
 
 
 def reward_transform(loop: LoopConfig, dataset: Dataset) -> tuple[float, float]:
