@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from dualrl.bench.efficiency import run_returns
 from dualrl.cli import main
 
 
@@ -49,3 +50,11 @@ def test_efficiency_refuses_unknown_methods_and_missing_folders(tmp_path, capsys
     assert main(["bench", "efficiency", "--runs", str(tmp_path / "missing"),
                  "--out", str(tmp_path)]) == 2
     assert "missing: no such run folder" in capsys.readouterr().err
+
+
+def test_a_seed_in_two_folders_counts_once(tmp_path):
+    _runs(tmp_path / "a", "dual", [(40.0, 50.0), (60.0, 70.0)])
+    _runs(tmp_path / "b", "dual", [(0.0, 0.0), (0.0, 0.0), (80.0, 90.0)])
+    ret = run_returns([tmp_path / "a", tmp_path / "b"], "frozenlake-shift", "dual")
+    assert ret["seeds"] == 3 and ret["online_mean"] == pytest.approx(60.0)
+    assert ret["final"] == pytest.approx(70.0)

@@ -83,13 +83,18 @@ def acting_call(label: str, task: str, preset: str):
 
 
 def run_returns(dirs: list[Path], task: str, label: str) -> dict[str, Any]:
-    """Mean ± s.e. over seeds of the runs of `label` on `task` found under the sweep folders."""
-    scores, finals = [], []
+    """Mean ± s.e. over seeds of the runs of `label` on `task` found under the sweep folders.
+    A seed found in several folders (a run reused by two sweeps, or its committed record
+    beside the run) counts once: the first folder in `dirs` that has it."""
+    summaries: dict[str, Path] = {}
     for d in dirs:
         for summary in sorted((d / task / label).glob("seed*/summary.json")):
-            s = json.loads(summary.read_text())
-            scores.append(float(s["online_mean_score"]))
-            finals.append(float(s["final_score"]))
+            summaries.setdefault(summary.parent.name, summary)
+    scores, finals = [], []
+    for summary in summaries.values():
+        s = json.loads(summary.read_text())
+        scores.append(float(s["online_mean_score"]))
+        finals.append(float(s["final_score"]))
     if not scores:
         return {}
 
