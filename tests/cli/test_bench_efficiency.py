@@ -9,14 +9,16 @@ import pytest
 
 from dualrl.bench.efficiency import run_returns
 from dualrl.cli import main
+from dualrl.experiments.report import find_runs
 
 
 def _runs(root, label: str, scores: list[tuple[float, float]]) -> None:
     for seed, (mean, final) in enumerate(scores):
         d = root / "frozenlake-shift" / label / f"seed{seed}"
         d.mkdir(parents=True)
-        (d / "summary.json").write_text(json.dumps({"online_mean_score": mean,
-                                                    "final_score": final}))
+        (d / "summary.json").write_text(json.dumps({
+            "task": "frozenlake-shift", "algo": "dual", "seed": seed, "preset": "cpu",
+            "online_mean_score": mean, "final_score": final}))
 
 
 @pytest.mark.slow
@@ -52,9 +54,9 @@ def test_efficiency_refuses_unknown_methods_and_missing_folders(tmp_path, capsys
     assert "missing: no such run folder" in capsys.readouterr().err
 
 
-def test_a_seed_in_two_folders_counts_once(tmp_path):
+def test_a_run_in_two_folders_counts_once(tmp_path):
     _runs(tmp_path / "a", "dual", [(40.0, 50.0), (60.0, 70.0)])
-    _runs(tmp_path / "b", "dual", [(0.0, 0.0), (0.0, 0.0), (80.0, 90.0)])
-    ret = run_returns([tmp_path / "a", tmp_path / "b"], "frozenlake-shift", "dual")
+    _runs(tmp_path / "b", "dual", [(40.0, 50.0), (60.0, 70.0), (80.0, 90.0)])  # copies + 1
+    ret = run_returns(find_runs([tmp_path / "a", tmp_path / "b"]), "frozenlake-shift", "dual")
     assert ret["seeds"] == 3 and ret["online_mean"] == pytest.approx(60.0)
     assert ret["final"] == pytest.approx(70.0)

@@ -51,6 +51,18 @@ def test_report_table_and_plot(tmp_path):
     assert png.stat().st_size > 1000 and "(r_frozenlake-shift.png)" in out.read_text()
 
 
+def test_a_run_found_in_two_folders_counts_once(tmp_path, capsys):
+    _fake_run(tmp_path / "sweep", "dual", 0, [10.0, 20.0], 20.0)
+    _fake_run(tmp_path / "sweep", "dual", 1, [10.0, 30.0], 30.0)
+    _fake_run(tmp_path / "records", "dual", 0, [10.0, 20.0], 20.0)  # the same run's record
+    _fake_run(tmp_path / "records", "iql", 0, [10.0, 10.0], 10.0)
+    runs = find_runs([str(tmp_path / "sweep"), str(tmp_path / "records")])
+    assert sorted((r["label"], r["seed"]) for r in runs) == [("dual", 0), ("dual", 1),
+                                                             ("iql", 0)]
+    assert all("sweep" in r["run_dir"] for r in runs if r["label"] == "dual")
+    assert "1 run(s) found in more than one" in capsys.readouterr().err
+
+
 # --------------------------------------------------------- statistics vs rliable
 FIXED = np.array([[12.0, 55.0, 80.0], [40.0, 61.0, 79.0], [33.0, 70.0, 91.0], [25.0, 48.0, 88.0],
                   [51.0, 66.0, 95.0], [18.0, 59.0, 84.0], [29.0, 73.0, 77.0]])  # (runs, tasks)
@@ -193,8 +205,20 @@ def test_report_pairs_last_evaluation_and_saved_records_remake_the_page(tmp_path
     assert main([str(runs), "--save-records", str(records)]) == 2
     assert "notes.txt" in capsys.readouterr().err
     assert (records / "notes.txt").read_text() == "mine"
-    # the same (task, label, seed) twice (a run and its saved copy): refused, nothing written
-    assert main([str(runs), str(records), "--save-records", str(tmp_path / "both")]) == 2
+    # a run and its saved copy are one run: saved once
+    assert main([str(runs), str(records), "--save-records", str(tmp_path / "once")]) == 0
+    assert "run(s) found in more than one" in capsys.readouterr().err
+    assert sorted(p.relative_to(tmp_path / "once").as_posix()
+                  for p in (tmp_path / "once").rglob("*") if p.is_file()) == saved
+    # two different runs with the same (task, label, seed): refused, nothing written
+    other = tmp_path / "other" / "frozenlake-shift" / "dual" / "seed0"
+    other.mkdir(parents=True)
+    for name in ("config.json", "metrics.jsonl"):
+        (other / name).write_text((records / "frozenlake-shift/dual/seed0" / name).read_text())
+    summary = json.loads((records / "frozenlake-shift/dual/seed0/summary.json").read_text())
+    (other / "summary.json").write_text(json.dumps({**summary, "final_score": -1.0}))
+    assert main([str(runs), str(tmp_path / "other"), "--save-records",
+                 str(tmp_path / "both")]) == 2
     assert "two runs would be saved as" in capsys.readouterr().err
     assert not (tmp_path / "both").exists()
     assert main([str(runs), "--pairs", "dual"]) == 2

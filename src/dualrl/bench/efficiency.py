@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dualrl.bench.latency import time_interleaved
+from dualrl.experiments.report import find_runs, mean_se
 
 # label -> (train flags, denoising network calls per action, description)
 METHODS: dict[str, tuple[list[str], int, str]] = {
@@ -82,27 +83,16 @@ def acting_call(label: str, task: str, preset: str):
     return lambda: explore(view, obs, key, t, ctx), (obs_dim, act_dim)
 
 
-def run_returns(dirs: list[Path], task: str, label: str) -> dict[str, Any]:
-    """Mean ± s.e. over seeds of the runs of `label` on `task` found under the sweep folders.
-    A seed found in several folders (a run reused by two sweeps, or its committed record
-    beside the run) counts once: the first folder in `dirs` that has it."""
-    summaries: dict[str, Path] = {}
-    for d in dirs:
-        for summary in sorted((d / task / label).glob("seed*/summary.json")):
-            summaries.setdefault(summary.parent.name, summary)
-    scores, finals = [], []
-    for summary in summaries.values():
-        s = json.loads(summary.read_text())
-        scores.append(float(s["online_mean_score"]))
-        finals.append(float(s["final_score"]))
-    if not scores:
+def run_returns(runs: list[dict[str, Any]], task: str, label: str) -> dict[str, Any]:
+    """Mean ± s.e. over seeds of the runs of `label` on `task` among `runs` (as
+    `report.find_runs` lists them: a run found in several folders counts once)."""
+    mine = [r for r in runs if r.get("task") == task and r["label"] == label]
+    if not mine:
         return {}
-
-    def se(x):
-        return float(np.std(x, ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-
-    return dict(online_mean=float(np.mean(scores)), online_se=se(scores),
-                final=float(np.mean(finals)), final_se=se(finals), seeds=len(scores))
+    online, online_se = mean_se([float(r["online_mean_score"]) for r in mine])
+    final, final_se = mean_se([float(r["final_score"]) for r in mine])
+    return dict(online_mean=online, online_se=online_se, final=final, final_se=final_se,
+                seeds=len(mine))
 
 
 def to_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -206,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
                     date=time.strftime("%Y-%m-%d"), runs=[str(d) for d in runs],
                     load=[load_start, os.getloadavg()[0]])
     if runs or not args.render:
+        found = find_runs(runs)
         for r in rows:
-            r["return"] = run_returns(runs, args.task, r["method"])
+            r["return"] = run_returns(found, args.task, r["method"])
     out.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1)
                                          + "\n")

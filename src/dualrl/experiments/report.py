@@ -34,18 +34,40 @@ METRICS = ("offline_score", "online_mean_score", "final_score", "best_score")
 
 def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
     """Every summary.json under the given folders, with its config beside it. A run without
-    a sweep label in a `<label>/seed<N>` folder is labelled by that folder's name."""
-    runs = []
+    a sweep label in a `<label>/seed<N>` folder is labelled by that folder's name. The same
+    run found twice (a run reused by two sweeps' folders, or its committed record beside the
+    run directory; see `run_identity`) counts once, from the first folder given."""
+    runs, seen, repeats = [], set(), 0
     for root in paths:
         for summary in sorted(Path(root).rglob("summary.json")):
             record = json.loads(summary.read_text())
             config_file = summary.parent / "config.json"
             record["config"] = json.loads(config_file.read_text()) if config_file.exists() else {}
             record["run_dir"] = str(summary.parent)
-            record["label"] = record.get("label") or folder_label(summary.parent,
-                                                                 record["config"])
+            record["label"] = record.get("label") or folder_label(
+                summary.parent, {"seed": record.get("seed"), **record["config"]})
+            identity = run_identity(record)
+            if identity in seen:
+                repeats += 1
+                continue
+            seen.add(identity)
             runs.append(record)
+    if repeats:
+        print(f"dualrl: {repeats} run(s) found in more than one of {', '.join(map(str, paths))} "
+              "counted once (the first folder's copy)", file=sys.stderr)
     return runs
+
+
+IDENTITY = ("task", "algo", "seed", "preset", "offline_steps", "online_steps",
+            "num_evaluations", *METRICS)
+
+
+def run_identity(record: dict[str, Any]) -> str:
+    """What makes two run directories one data point: the same label, task, algorithm, seed,
+    preset and budget, and the same scores to the last digit — a copy of a run, its saved
+    record, or a rerun that reproduced it exactly. (Not the config file: fields added by later
+    versions and paths such as the stage cache differ between a run and its copy's rerun.)"""
+    return json.dumps([record["label"], *(record.get(k) for k in IDENTITY)], default=str)
 
 
 def folder_label(run_dir: Path, config: dict[str, Any]) -> str | None:
