@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dualrl.critics.iql import advantage_weights
 from dualrl.o2o.loop import O2ORun
 
 
@@ -45,9 +46,9 @@ def main(run_dir: str) -> None:
     cfg = agent.base.config
 
     def weights(s, a):
-        base = state.base
-        adv = agent.base.q_value(base, s, a) - agent.base.state_value(base, s)
-        return np.asarray(jnp.minimum(jnp.exp(cfg.beta * adv), cfg.max_weight))
+        q = agent.base.q_value(state.base, s, a)
+        v = agent.base.state_value(state.base, s)
+        return np.asarray(advantage_weights(q, v, cfg.beta, cfg.max_weight))
 
     for name, s, a in (("real online rows", real_s, real_a),
                        ("pool rows", pool[:, :ds], pool[:, ds:ds + da])):

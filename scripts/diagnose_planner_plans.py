@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from dualrl.diffusion.samplers import ddpm_sample
@@ -60,8 +59,7 @@ def main(run_dir: str, stages: list[str]) -> None:
             planner.config.parameterization, k_steps, noise, steps,
             lay.slot_mask(1, 0), lay.condition_values(obs), planner.config.clip_denoised,
             guidance))
-        a0 = np.asarray(lay.action_slot(jnp.asarray(plans)))
-        s1 = np.asarray(lay.next_state_slot(jnp.asarray(plans)))
+        a0, s1 = lay.action_slot(plans), lay.next_state_slot(plans)
         pairs = [(int(i), int(j)) for i, j in zip(s[rows], a0.argmax(1), strict=True)]
         known = [k for k, p in enumerate(pairs) if p in reached]
         consistent = np.mean([s1[k].argmax() == reached[pairs[k]] for k in known])
