@@ -63,6 +63,16 @@ def test_a_run_found_in_two_folders_counts_once(tmp_path, capsys):
     assert "1 run(s) found in more than one" in capsys.readouterr().err
 
 
+def test_two_different_runs_of_one_seed_are_named(tmp_path, capsys):
+    _fake_run(tmp_path / "sweep", "dual", 0, [10.0, 20.0], 20.0)
+    _fake_run(tmp_path / "rerun", "dual", 0, [10.0, 25.0], 25.0)  # did not reproduce
+    runs = find_runs([str(tmp_path / "sweep"), str(tmp_path / "rerun")])
+    assert sorted(r["final_score"] for r in runs) == [20.0, 25.0]
+    err = capsys.readouterr().err
+    assert "two different runs of dual seed 0 on frozenlake-shift" in err
+    assert str(tmp_path / "sweep") in err and str(tmp_path / "rerun") in err
+
+
 # --------------------------------------------------------- statistics vs rliable
 FIXED = np.array([[12.0, 55.0, 80.0], [40.0, 61.0, 79.0], [33.0, 70.0, 91.0], [25.0, 48.0, 88.0],
                   [51.0, 66.0, 95.0], [18.0, 59.0, 84.0], [29.0, 73.0, 77.0]])  # (runs, tasks)

@@ -36,8 +36,11 @@ def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
     """Every summary.json under the given folders, with its config beside it. A run without
     a sweep label in a `<label>/seed<N>` folder is labelled by that folder's name. The same
     run found twice (a run reused by two sweeps' folders, or its committed record beside the
-    run directory; see `run_identity`) counts once, from the first folder given."""
+    run directory; see `run_identity`) counts once, from the first folder given. Two
+    different runs of one method, task and seed (a rerun that did not reproduce, or another
+    budget) both count, with one warning line naming them: the reader decides which to keep."""
     runs, seen, repeats = [], set(), 0
+    first_dir: dict[tuple[Any, ...], str] = {}
     for root in paths:
         for summary in sorted(Path(root).rglob("summary.json")):
             record = json.loads(summary.read_text())
@@ -51,6 +54,11 @@ def find_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
                 repeats += 1
                 continue
             seen.add(identity)
+            slot = (record.get("task"), record["label"], record.get("seed"))
+            if slot in first_dir:
+                print(f"dualrl: {first_dir[slot]} and {record['run_dir']} are two different runs "
+                      f"of {slot[1]} seed {slot[2]} on {slot[0]}; both counted", file=sys.stderr)
+            first_dir.setdefault(slot, record["run_dir"])
             runs.append(record)
     if repeats:
         print(f"dualrl: {repeats} run(s) found in more than one of {', '.join(map(str, paths))} "
