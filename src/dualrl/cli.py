@@ -439,6 +439,10 @@ def cmd_planner(argv: list[str]) -> int:
     for r in summary["rounds"]:
         print(f"  {r['teacher_steps']:>3} -> {r['student_steps']:>2} steps: policy rel. MSE "
               f"{r['policy_rel_mse']:.4f}, transition rel. MSE {r['transition_rel_mse']:.4f}")
+    last = summary["rounds"][-1]
+    print(f"  1-step student vs the {summary['rounds'][0]['teacher_steps']}-step teacher: policy "
+          f"rel. MSE {last['policy_rel_mse_to_teacher']:.4f}, transition rel. MSE "
+          f"{last['transition_rel_mse_to_teacher']:.4f}")
     print(f"1-step student policy score {summary['student_policy_eval']['score']:.1f}; "
           f"saved to {known.out}")
     return 0

@@ -74,6 +74,9 @@ def test_distilled_one_step_student_reproduces_teacher(toy):
     assert [r["student_steps"] for r in reports] == [8, 4, 2, 1]
     assert reports[-1]["policy_rel_mse"] < 0.05, reports[-1]
     assert reports[-1]["transition_rel_mse"] < 0.05, reports[-1]
+    # the 1-step student against the 16-step teacher itself, not only the last round's
+    assert reports[-1]["policy_rel_mse_to_teacher"] < 0.1, reports[-1]
+    assert reports[-1]["transition_rel_mse_to_teacher"] < 0.1, reports[-1]
     s = jnp.zeros((1000, 1))
     a = np.asarray(planner.policy(student.ema_params, s,
                                   planner.noise(jax.random.PRNGKey(7), 1000), steps=1))[:, 0]

@@ -7,7 +7,9 @@ DDIM teacher, K → K/2 → … → 1) into a one-step student, which then acts;
 keeps learning and the student is distilled again from it every `redistill_every` online
 steps (the acting policy is at most that stale). The state carries `student_params`,
 `distillations` (how many so far; 0 means the teacher still acts) and `distill_rel_mse` (the
-last distillation's policy samples' MSE to the teacher's, over their variance). The config
+last distillation's LAST ROUND: the 1-step student's policy samples' MSE to those of the
+2-step student it was distilled from, over their variance; the student against the K-step
+teacher is in `distill_reports[-1]["policy_rel_mse_to_teacher"]`). The config
 carries `distill`, `distill_steps_per_round` and `redistill_every`.
 """
 

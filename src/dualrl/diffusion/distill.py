@@ -109,13 +109,17 @@ def progressive_distill(planner: TrajectoryPlanner, teacher: PlannerState, buffe
                         start_steps: int | None = None,
                         ) -> tuple[PlannerState, list[dict[str, Any]]]:
     """Halve the teacher's steps until one remains. Returns the 1-step student (its EMA
-    weights are the ones to use) and one fidelity report per round."""
+    weights are the ones to use) and one fidelity report per round: each round's student
+    against that round's teacher (the previous student), and in the last report also the
+    1-step student against the ORIGINAL K-step teacher (`*_rel_mse_to_teacher`), where the
+    rounds' errors add up."""
     from dualrl.data.buffer import ReplayBuffer
 
     k = start_steps or planner.config.teacher_steps
     if k < 2 or k & (k - 1):
         raise ValueError(f"teacher steps must be a power of two >= 2, got {k}")
-    teacher_params = teacher.ema_params
+    first_steps = k
+    teacher_params = first_teacher = teacher.ema_params
     seg = ReplayBuffer.sample_segments(buffer_state, jax.random.fold_in(key, 1_000_000),
                                        config.fidelity_samples, 2)
     obs0, act0 = seg.observations[:, 0], seg.actions[:, 0]
@@ -138,4 +142,7 @@ def progressive_distill(planner: TrajectoryPlanner, teacher: PlannerState, buffe
         teacher_params = student.ema_params
         k //= 2
         round_index += 1
+    end_to_end = fidelity(planner, student.ema_params, 1, first_teacher, first_steps, obs0, act0,
+                          jax.random.fold_in(key, 2_000_000))
+    reports[-1].update({f"{name}_to_teacher": value for name, value in end_to_end.items()})
     return student, reports
