@@ -4,7 +4,7 @@ when its one-step student matches its teacher (the run's logged distill_policy_r
     python scripts/diagnose_distilled_planner.py COPY_OF_RUN_DIR [EPISODE_SEED ...]
 
 On a finished D-Diffuser run's final weights, the online environment is played (the run's
-own evaluator, fresh noise at every step) with four ways of drawing the `candidates` plans
+own evaluator, fresh noise at every step) with six ways of drawing the `candidates` plans
 per state, each followed by the same selection (the first action of the plan the learned
 return model J ranks highest):
 
@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dualrl.diffusion.distill import fidelity
 from dualrl.o2o.loop import O2ORun
 
 
@@ -59,15 +60,14 @@ def main(run_dir: str, episode_seeds: list[int]) -> None:
     for where, rows in (("offline", np.linspace(0, n_off - 1, 2000).astype(int)),
                         ("online", np.arange(n_off, size)[-2000:])):
         obs = jnp.asarray(np.asarray(buf.observations[rows]))
-        noise = planner.noise(jax.random.PRNGKey(3), obs.shape[0])
-        teacher = planner.policy(params, obs, noise, steps=teacher_steps)
-        fidelity = {f"DDIM {k}": planner.policy(params, obs, noise, steps=k)
-                    for k in (teacher_steps // 2, 2, 1)}
-        fidelity["student"] = planner.policy(view.student_params, obs, noise, steps=1)
+        act = jnp.asarray(np.asarray(buf.actions[rows]))
+        samplers = {f"DDIM {k}": (params, k) for k in (teacher_steps // 2, 2, 1)}
+        samplers["student"] = (view.student_params, 1)
         print(f"{run_dir} a_0 relative MSE to the teacher's DDIM {teacher_steps}, {where} "
               "states: " + ", ".join(
-                  f"{name} {float(jnp.mean((a - teacher) ** 2) / jnp.var(teacher)):.3f}"
-                  for name, a in fidelity.items()), flush=True)
+                  f"{name} " + format(fidelity(planner, p, k, params, teacher_steps, obs, act,
+                                               jax.random.PRNGKey(3))["policy_rel_mse"], ".3f")
+                  for name, (p, k) in samplers.items()), flush=True)
 
     modes = ("guided ancestral", "unguided ancestral", "unguided DDIM (teacher)", "student",
              "unguided DDIM, 2 steps", "unguided DDIM, 1 step")

@@ -49,7 +49,9 @@ def main(run_dir: str) -> None:
               f" (values {x[:, :ds].min():.2f}..{x[:, :ds].max():.2f}), actions outside "
               f"{outside(x[:, ds:ds + da], a_lo, a_hi):.1%} (values "
               f"{x[:, ds:ds + da].min():.2f}..{x[:, ds:ds + da].max():.2f})")
-    features = lambda x: np.concatenate([x[:, :ds + da], np.ones((len(x), 1))], axis=1)  # noqa: E731
+    def features(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([x[:, :ds + da], np.ones((len(x), 1))], axis=1)
+
     real = np.concatenate([real_s, real_a, real_r[:, None], np.zeros((len(real_r), 1)),
                            real_s2], axis=1)
     w_linear = np.linalg.lstsq(features(real), real_s2, rcond=None)[0]
@@ -62,18 +64,15 @@ def main(run_dir: str) -> None:
               f"{(r > hit).mean():.1%}; s' residual to the linear model {residual:.3f}")
     cfg = agent.base.config
 
-    def weights(s, a):
-        q = agent.base.q_value(state.base, s, a)
-        v = agent.base.state_value(state.base, s)
-        return np.asarray(advantage_weights(q, v, cfg.beta, cfg.max_weight))
-
     for name, x in (("real online rows", real), ("pool rows", pool)):
         s, a = jnp.asarray(x[:, :ds]), jnp.asarray(x[:, ds:ds + da])
-        w = weights(s, a)
+        q = agent.base.q_value(state.base, s, a)
+        w = np.asarray(advantage_weights(q, agent.base.state_value(state.base, s), cfg.beta,
+                                         cfg.max_weight))
         print(f"  advantage weights, {name}: mean {w.mean():.2f}, at the cap "
               f"{cfg.max_weight:g}: {(w >= cfg.max_weight - 1e-3).mean():.1%}")
         # what the critic's TD update asks of these rows: target r + γ (1 − done) V(s') vs Q
-        q = np.asarray(agent.base.q_value(state.base, s, a))
+        q = np.asarray(q)
         next_v = np.asarray(agent.base.state_value(state.base, jnp.asarray(x[:, -ds:])))
         done = np.clip(x[:, ds + da + 1], 0.0, 1.0)
         target = x[:, ds + da] + cfg.gamma * (1.0 - done) * next_v
