@@ -76,14 +76,9 @@ def main(run_dir: str, episode_seeds: list[int]) -> None:
 
         @jax.jit
         def act(obs, key, mode=mode):
-            b, n = obs.shape[0], cfg.candidates
-            plans = draw(mode, jnp.repeat(obs, n, axis=0), key)
-            scores = agent.plan_value(view.returns.params, plans,
-                                      jnp.zeros((plans.shape[0],))).reshape(b, n)
-            best = jnp.argmax(scores, axis=-1)
-            actions = planner.layout.action_slot(plans).reshape(b, n, -1)
-            return jnp.take_along_axis(actions, best[:, None, None], axis=1)[:, 0], \
-                scores.max(axis=-1)
+            plans = draw(mode, jnp.repeat(obs, cfg.candidates, axis=0), key)
+            action, scores = agent.select_plan(view, plans, obs.shape[0])
+            return action, scores.max(axis=-1)
 
         counter = itertools.count()
 

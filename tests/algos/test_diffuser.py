@@ -101,6 +101,21 @@ def test_explore_executes_the_first_action_of_the_best_plan():
     assert float(info["plan_value"]) == pytest.approx(float(scores.max(-1).mean()), rel=1e-5)
 
 
+def test_select_plan_ranks_any_sampler_plans_by_j():
+    """The extraction explore uses, on plans it did not draw (3 per state, not `candidates`)."""
+    agent = Diffuser(DiffuserConfig(horizon=2, hidden=(8,), planner_hidden=(16,),
+                                    returns_hidden=(8,), steps=4, candidates=8))
+    state = agent.init(jax.random.PRNGKey(0), 2, 2)
+    plans = jax.random.normal(jax.random.PRNGKey(5), (2 * 3, 8))
+    action, scores = agent.select_plan(state, plans, 2)
+    j = agent.plan_value(state.returns.params, plans, jnp.zeros(6)).reshape(2, 3)
+    np.testing.assert_allclose(scores, j, rtol=1e-6)
+    best = np.asarray(plans).reshape(2, 3, -1)[np.arange(2), np.argmax(j, -1)]
+    np.testing.assert_allclose(action, best[:, 2:4], rtol=1e-6)
+    rolled = jnp.roll(plans.reshape(2, 3, -1), 1, axis=1).reshape(6, -1)
+    np.testing.assert_allclose(agent.select_plan(state, rolled, 2)[0], action, rtol=1e-6)
+
+
 def test_unet_backbone_plans():
     """`--diffuser.backbone unet`: Diffuser's temporal U-Net plans with guidance (its
     training step is the planner's backbone-agnostic loss; compiling its backward pass too

@@ -258,15 +258,22 @@ class Diffuser(DistilledStudent, Agent):
     def explore(self, state: DiffuserState, obs: jax.Array, key: jax.Array,
                 context: ActContext | None = None) -> tuple[jax.Array, Metrics]:
         """`candidates` plans per state; the first action of the one with the highest J."""
-        b, n = obs.shape[0], self.config.candidates
+        n = self.config.candidates
         plans = self.plans(state, jnp.repeat(obs, n, axis=0), key)
-        scores = self.plan_value(state.returns.params, plans,
-                                 jnp.zeros((plans.shape[0],))).reshape(b, n)
-        best = jnp.argmax(scores, axis=-1)
-        actions = self.planner.layout.action_slot(plans).reshape(b, n, -1)
-        action = jnp.take_along_axis(actions, best[:, None, None], axis=1)[:, 0]
+        action, scores = self.select_plan(state, plans, obs.shape[0])
         return action, {"plan_value": scores.max(axis=-1).mean(),
                         "plan_value_spread": scores.std(axis=-1).mean()}
+
+    def select_plan(self, state: DiffuserState, plans: jax.Array,
+                    batch: int) -> tuple[jax.Array, jax.Array]:
+        """Eq. 4 extraction from `plans` (batch * n, D), n candidates per state in a row: the
+        first action of each state's plan with the highest J at t = 0, and the (batch, n) J
+        scores. Any sampler's plans can be ranked this way (the diagnosis scripts do)."""
+        scores = self.plan_value(state.returns.params, plans,
+                                 jnp.zeros((plans.shape[0],))).reshape(batch, -1)
+        best = jnp.argmax(scores, axis=-1)
+        actions = self.planner.layout.action_slot(plans).reshape(batch, scores.shape[1], -1)
+        return jnp.take_along_axis(actions, best[:, None, None], axis=1)[:, 0], scores
 
     def act(self, state: DiffuserState, obs: jax.Array, key: jax.Array, explore: bool,
             context: ActContext | None = None) -> jax.Array:
