@@ -13,6 +13,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from diagnose_planner_plans import off_one_hot  # scripts/ is on sys.path when run as a script
 
 from dualrl.diffusion.planner import PlannerConfig, TrajectoryPlanner
 from dualrl.diffusion.samplers import ddpm_sample
@@ -37,11 +38,9 @@ def main(width: int, updates: int, hidden: tuple[int, ...], batch: int = 256,
                     planner.config.parameterization, jax.random.PRNGKey(2),
                     planner.noise(jax.random.PRNGKey(3), samples), 20,
                     jnp.zeros(width + 4, bool), jnp.zeros((samples, width + 4)), None, None)
-    s = np.asarray(x)[:, :width]
-    nearest = np.eye(width)[s.argmax(1)]
     print(f"width {width}, {updates} updates, hidden {hidden}: loss (last 100) "
           f"{float(losses[-100:].mean()):.3f}; median max |state - one-hot| "
-          f"{np.median(np.abs(s - nearest).max(1)):.3f}")
+          f"{off_one_hot(np.asarray(x)[:, :width]):.3f}")
 
 
 if __name__ == "__main__":
